@@ -1,0 +1,66 @@
+import type { Decision } from '../decision.js';
+import type { Limit } from '../limits.js';
+
+/**
+ * An algorithm in the form stores run it: state lives in `width` float64 cells of a shared array, starting
+ * at `at`; all-zero cells are "no state". `step` decides a request at `nowMs` and, only when it is allowed
+ * with a positive cost, writes the new state in place. A denied request or a zero-cost peek writes nothing.
+ * Kernels are pure apart from those cells: no clock, no I/O.
+ */
+export interface Kernel<L extends Limit = Limit> {
+  /** Number of float64 cells of state per key. */
+  readonly width: number;
+  /** Decides a request of `cost` at `nowMs`; writes the new state into the cells only when allowed. */
+  step(limit: L, cells: Float64Array, at: number, nowMs: number, cost: number): Decision;
+  /** Whether a request of `cost` would be allowed at `atMs`, from the state in the cells. */
+  admits(limit: L, cells: Float64Array, at: number, atMs: number, cost: number): boolean;
+  /** The time (ms) from which the state in the cells is equivalent to no state at all. */
+  expiresAt(limit: L, cells: Float64Array, at: number): number;
+}
+
+/** Tolerance for float dust in count and token comparisons (1e-9 of a unit of cost). */
+export const EPS = 1e-9;
+
+/** Whole units still available, never negative, forgiving float dust (2.9999999999 → 3). */
+export function wholeRemaining(units: number): number {
+  return units > 0 ? Math.floor(units + EPS) : 0;
+}
+
+/** Milliseconds rounded up to a whole number, forgiving float dust (100.00000000001 → 100). */
+export function ceilMs(ms: number): number {
+  return ms > 0 ? Math.ceil(ms - 1e-7) : 0;
+}
+
+/**
+ * The exact whole-millisecond wait for a denied request: starts from the analytic `guessMs` and settles it
+ * against `admits` itself, so that the request is allowed at `nowMs + wait` and (for whole-ms clocks) denied
+ * one millisecond earlier, whatever the rounding of the analytic formula.
+ */
+export function settleRetry<L extends Limit>(
+  kernel: Kernel<L>,
+  limit: L,
+  cells: Float64Array,
+  at: number,
+  nowMs: number,
+  cost: number,
+  guessMs: number,
+): number {
+  const admits = (wait: number) => kernel.admits(limit, cells, at, nowMs + wait, cost);
+  let wait = Math.max(1, Math.ceil(guessMs - 1e-7));
+  for (let i = 0; i < 4 && wait > 1 && admits(wait - 1); i++) wait--;
+  for (let i = 0; i < 4 && !admits(wait); i++) wait++;
+  if (admits(wait) && (wait === 1 || !admits(wait - 1))) return wait;
+  // The formula was off by more than rounding: search, admission being monotone in time.
+  let low = 0; // not admitted (the request was denied now)
+  let high = Math.max(1, wait);
+  while (!admits(high)) {
+    low = high;
+    high *= 2;
+  }
+  while (high - low > 1) {
+    const mid = Math.floor((low + high) / 2);
+    if (admits(mid)) high = mid;
+    else low = mid;
+  }
+  return high;
+}
