@@ -38,7 +38,33 @@ export interface Outcome extends Decision {
   readonly decisions: readonly Decision[];
 }
 
-/** Builds a decision; every decision in sluice has this one shape (one hidden class for V8). */
+/**
+ * The one class of every decision (one hidden class for V8). A decision is also the {@link Outcome} of a
+ * request that had a single check: its `decisions` getter lists just itself, so the single-limit fast path
+ * allocates one object per decision.
+ */
+class DecisionRecord implements Outcome {
+  constructor(
+    readonly allowed: boolean,
+    readonly limit: number,
+    readonly remaining: number,
+    readonly resetAfterMs: number,
+    readonly retryAfterMs: number,
+  ) {}
+
+  get decisions(): readonly Decision[] {
+    return [this];
+  }
+}
+
+/**
+ * Builds a decision.
+ *
+ * @example
+ * ```ts
+ * decision(false, 60, 0, 6000, 100); // denied, retry in 100 ms
+ * ```
+ */
 export function decision(
   allowed: boolean,
   limit: number,
@@ -46,7 +72,7 @@ export function decision(
   resetAfterMs: number,
   retryAfterMs: number,
 ): Decision {
-  return { allowed, limit, remaining, resetAfterMs, retryAfterMs };
+  return new DecisionRecord(allowed, limit, remaining, resetAfterMs, retryAfterMs);
 }
 
 /**
@@ -84,14 +110,7 @@ export function combine(decisions: readonly Decision[]): Outcome {
   };
 }
 
-/** The outcome of a single check, without re-scanning. */
+/** The outcome of a single check: the decision itself (see {@link DecisionRecord}). */
 export function single(d: Decision): Outcome {
-  return {
-    allowed: d.allowed,
-    limit: d.limit,
-    remaining: d.remaining,
-    resetAfterMs: d.resetAfterMs,
-    retryAfterMs: d.retryAfterMs,
-    decisions: [d],
-  };
+  return d as DecisionRecord;
 }

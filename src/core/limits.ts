@@ -28,6 +28,8 @@ export interface TokenBucketLimit extends LimitBase {
   readonly burst: number;
   /** Milliseconds per token (`perMs / rate`), GCRA's emission interval. */
   readonly intervalMs: number;
+  /** Tokens per millisecond (`rate / perMs`), the reciprocal of `intervalMs`. */
+  readonly tokensPerMs: number;
 }
 
 /** A fixed window counter aligned to the epoch, made by {@link fixedWindow}. */
@@ -111,7 +113,7 @@ export function tokenBucket(options: TokenBucketOptions): TokenBucketLimit {
   const spec = `tokenBucket:${rate}/${perMs}ms:${burst}`;
   const fallback = `${rate}/${formatDuration(perMs)}${burst === rate ? '' : `-burst-${burst}`}`;
   return finish(
-    { kind: 'tokenBucket', rate, perMs, burst, intervalMs: perMs / rate },
+    { kind: 'tokenBucket', rate, perMs, burst, intervalMs: perMs / rate, tokensPerMs: rate / perMs },
     o.name,
     fallback,
     spec,

@@ -45,21 +45,27 @@ export function settleRetry<L extends Limit>(
   cost: number,
   guessMs: number,
 ): number {
-  const admits = (wait: number) => kernel.admits(limit, cells, at, nowMs + wait, cost);
-  let wait = Math.max(1, Math.ceil(guessMs - 1e-7));
-  for (let i = 0; i < 4 && wait > 1 && admits(wait - 1); i++) wait--;
-  for (let i = 0; i < 4 && !admits(wait); i++) wait++;
-  if (admits(wait) && (wait === 1 || !admits(wait - 1))) return wait;
-  // The formula was off by more than rounding: search, admission being monotone in time.
-  let low = 0; // not admitted (the request was denied now)
+  const admits = kernel.admits;
+  let wait = guessMs > 1 ? Math.ceil(guessMs - 1e-7) : 1;
+  // Rounding moves the formula by a millisecond at most: step to the edge first.
+  for (let i = 0; i < 3 && !admits(limit, cells, at, nowMs + wait, cost); i++) wait++;
+  for (let i = 0; i < 3 && wait > 1 && admits(limit, cells, at, nowMs + wait - 1, cost); i++) wait--;
+  if (
+    admits(limit, cells, at, nowMs + wait, cost) &&
+    (wait === 1 || !admits(limit, cells, at, nowMs + wait - 1, cost))
+  ) {
+    return wait;
+  }
+  // Still off: search, admission being monotone in time (the request is denied now).
+  let low = 0;
   let high = Math.max(1, wait);
-  while (!admits(high)) {
+  while (!admits(limit, cells, at, nowMs + high, cost)) {
     low = high;
     high *= 2;
   }
   while (high - low > 1) {
     const mid = Math.floor((low + high) / 2);
-    if (admits(mid)) high = mid;
+    if (admits(limit, cells, at, nowMs + mid, cost)) high = mid;
     else low = mid;
   }
   return high;

@@ -11,14 +11,20 @@ export interface TokenBucketState {
   readonly tat: number;
 }
 
+/** Whether a request of `cost` fits at time `atMs` given the stored TAT: the one admission formula. */
+function fits(limit: TokenBucketLimit, tat: number, atMs: number, cost: number): boolean {
+  const n = atMs * limit.tokensPerMs;
+  return (tat > n ? tat - n : 0) + cost <= limit.burst + EPS;
+}
+
 /**
- * GCRA on one cell. With `n = now / interval`, a request of cost c is allowed when
+ * GCRA on one cell. With `n = now × tokensPerMs` (time in emission intervals), a request of cost c is allowed when
  * `max(tat, n) + c - n ≤ burst`; then `tat = max(tat, n) + c`.
  */
 export const tokenBucketKernel: Kernel<TokenBucketLimit> = {
   width: 1,
   step(limit, cells, at, nowMs, cost): Decision {
-    const n = nowMs / limit.intervalMs;
+    const n = nowMs * limit.tokensPerMs;
     const tat = cells[at]!;
     const base = tat > n ? tat : n;
     const outstanding = base - n + cost;
@@ -32,18 +38,17 @@ export const tokenBucketKernel: Kernel<TokenBucketLimit> = {
         0,
       );
     }
-    const retry =
-      cost > limit.burst + EPS
-        ? Number.POSITIVE_INFINITY
-        : settleRetry(
-            this,
-            limit,
-            cells,
-            at,
-            nowMs,
-            cost,
-            (outstanding - limit.burst - EPS) * limit.intervalMs,
-          );
+    let retry = Number.POSITIVE_INFINITY;
+    if (cost <= limit.burst + EPS) {
+      // The analytic wait, checked on both sides with the admission formula itself.
+      retry = Math.max(1, Math.ceil((outstanding - limit.burst - EPS) * limit.intervalMs - 1e-7));
+      if (
+        !fits(limit, tat, nowMs + retry, cost) ||
+        (retry > 1 && fits(limit, tat, nowMs + retry - 1, cost))
+      ) {
+        retry = settleRetry(this, limit, cells, at, nowMs, cost, retry);
+      }
+    }
     return decision(
       false,
       limit.burst,
@@ -53,9 +58,7 @@ export const tokenBucketKernel: Kernel<TokenBucketLimit> = {
     );
   },
   admits(limit, cells, at, atMs, cost) {
-    const n = atMs / limit.intervalMs;
-    const tat = cells[at]!;
-    return (tat > n ? tat - n : 0) + cost <= limit.burst + EPS;
+    return fits(limit, cells[at]!, atMs, cost);
   },
   expiresAt(limit, cells, at) {
     return cells[at]! * limit.intervalMs;

@@ -1,0 +1,17 @@
+import type { Decision } from '../core/decision.js';
+import type { Limit } from '../core/limits.js';
+
+/** The symbol under which a synchronous store exposes its fast path to `createLimiter`. Never re-exported. */
+export const FAST_PATH: unique symbol = Symbol('sluice.fastPath');
+
+/** A limit's state table inside a synchronous store. */
+export interface TableHandle {
+  readonly limit: Limit;
+}
+
+/** What a synchronous store offers a limiter: tables resolved once, single-check decisions without arrays. */
+export interface FastPath {
+  readonly clock: () => number;
+  table(limit: Limit): TableHandle;
+  consumeOne(table: TableHandle, key: string, cost: number, nowMs: number): Decision;
+}

@@ -1,0 +1,201 @@
+import type { Clock } from './core/clock.js';
+import { type Outcome, single } from './core/decision.js';
+import { type Duration, parsePositiveDuration } from './core/duration.js';
+import { ConfigError } from './core/errors.js';
+import { type Limit, withId } from './core/limits.js';
+import {
+  fail,
+  integerAtLeast,
+  knownKeys,
+  nonEmptyString,
+  optionsObject,
+  cost as validCost,
+} from './internal/describe.js';
+import { FAST_PATH, type FastPath } from './internal/fast-path.js';
+import { createMemoryStore, type MemoryStore } from './store/memory/memory-store.js';
+import type { AcquireResult, Check, Lease, Store } from './store/types.js';
+
+/** Options of {@link createLimiter}. */
+export interface LimiterOptions<S extends Store = Store> {
+  /**
+   * The limits every key must satisfy; all are checked in one atomic store call.
+   * @example [tokenBucket({ rate: 10, burst: 60 }), fixedWindow({ limit: 10_000, window: '1d' })]
+   */
+  limits: Limit | readonly Limit[];
+  /**
+   * Where state lives. Pass one store to several limiters to share memory, or a Redis store to share limits
+   * across processes.
+   * @default a new memory store (`createMemoryStore()`)
+   */
+  store?: S;
+  /**
+   * Namespace of this limiter's keys in the store. Limiters with different prefixes never collide; give two
+   * limiters (or two processes) the same prefix to make them share budgets.
+   * @default a prefix unique to this limiter in this process (`"limiter-1"`, `"limiter-2"`, …)
+   */
+  prefix?: string;
+  /**
+   * Overrides the store's clock for this limiter's calls (tests, simulations).
+   * @default the store's clock
+   */
+  clock?: Clock;
+  /** An optional concurrency limit per key, used by `acquire` and `release`. */
+  concurrency?: {
+    /** Requests in flight at once per key. @example 5 */
+    max: number;
+    /** How long a lease may be held before it frees itself. @default '1m' */
+    ttl?: Duration;
+  };
+}
+
+/** Options of one call. */
+export interface ConsumeOptions {
+  /** Units of budget the request takes (≥ 0, fractional allowed; 0 only looks). @default 1 */
+  cost?: number;
+}
+
+/** A limiter over any store. Made by {@link createLimiter}. */
+export interface Limiter {
+  /** This limiter's namespace in the store. */
+  readonly prefix: string;
+  /** The limits, with their ids namespaced by `prefix`. */
+  readonly limits: readonly Limit[];
+  /** The store holding the state. */
+  readonly store: Store;
+  /** Checks every limit for `key` and consumes `cost` from all of them, or from none if any denies. */
+  consume(key: string, options?: ConsumeOptions): Promise<Outcome>;
+  /** What `consume` would answer, consuming nothing. */
+  peek(key: string, options?: ConsumeOptions): Promise<Outcome>;
+  /** Forgets `key`'s state under this limiter's limits. */
+  reset(key: string): Promise<void>;
+  /** Takes a concurrency slot of `key` (needs the `concurrency` option). */
+  acquire(key: string): Promise<AcquireResult>;
+  /** Gives a concurrency slot back; `true` if it was still held. */
+  release(lease: Lease): Promise<boolean>;
+}
+
+/** A limiter over the memory store, with synchronous twins: no `await` per decision. */
+export interface SyncLimiter extends Limiter {
+  readonly store: MemoryStore;
+  consumeSync(key: string, options?: ConsumeOptions): Outcome;
+  peekSync(key: string, options?: ConsumeOptions): Outcome;
+  resetSync(key: string): void;
+  acquireSync(key: string): AcquireResult;
+  releaseSync(lease: Lease): boolean;
+}
+
+let instances = 0;
+
+/**
+ * The front door: a limiter applying one or more limits per key, atomically.
+ *
+ * @example
+ * ```ts
+ * const limiter = createLimiter({ limits: [tokenBucket({ rate: 10, per: '1s', burst: 60 })] });
+ * const outcome = await limiter.consume(apiUserId);
+ * if (!outcome.allowed) return reply(429, { retryAfterMs: outcome.retryAfterMs });
+ *
+ * // Synchronous on the memory store:
+ * limiter.consumeSync(apiUserId, { cost: 5 }).remaining;
+ * ```
+ */
+export function createLimiter(options: LimiterOptions<MemoryStore> & { store?: MemoryStore }): SyncLimiter;
+export function createLimiter(options: LimiterOptions): Limiter;
+export function createLimiter(options: LimiterOptions): Limiter | SyncLimiter {
+  const o = optionsObject('createLimiter options', options);
+  knownKeys('createLimiter()', o, ['limits', 'store', 'prefix', 'clock', 'concurrency']);
+  const given = Array.isArray(o.limits)
+    ? (o.limits as Limit[])
+    : o.limits === undefined
+      ? []
+      : [o.limits as Limit];
+  if (given.length === 0) fail('limits', 'a limit or a non-empty array of limits', o.limits);
+  const prefix = o.prefix === undefined ? `limiter-${++instances}` : nonEmptyString('prefix', o.prefix);
+  const names = new Set<string>();
+  const limits = given.map((limit, i) => {
+    if (typeof limit !== 'object' || limit === null || typeof limit.spec !== 'string') {
+      fail(`limits[${i}]`, 'a limit made by tokenBucket(), fixedWindow() or slidingWindow()', limit);
+    }
+    if (names.has(limit.name)) {
+      throw new ConfigError(
+        `limits[${i}].name`,
+        `Two limits are named \`${limit.name}\`; give each a distinct \`name\``,
+      );
+    }
+    names.add(limit.name);
+    return withId(limit, `${prefix}:${limit.name}`);
+  });
+  if (o.clock !== undefined && typeof o.clock !== 'function')
+    fail('clock', 'a function returning ms', o.clock);
+  const store = (o.store as Store | undefined) ?? createMemoryStore();
+  const explicitClock = o.clock as Clock | undefined;
+  const concurrency = o.concurrency === undefined ? undefined : concurrencyOf(o.concurrency);
+
+  const checksFor = (key: string, cost: number): Check[] => limits.map((limit) => ({ limit, key, cost }));
+  const leaseKey = (key: string) => `${prefix}:concurrency:${key}`;
+  const needConcurrency = () => {
+    if (concurrency === undefined)
+      throw new ConfigError('concurrency', 'acquire() needs the `concurrency` option');
+    return concurrency;
+  };
+  const now = () => explicitClock?.();
+
+  const limiter: Limiter = {
+    prefix,
+    limits,
+    store,
+    consume: async (key, opts) => store.consume(checksFor(key, validCost(opts?.cost ?? 1)), now()),
+    peek: async (key, opts) => store.peek(checksFor(key, validCost(opts?.cost ?? 1)), now()),
+    reset: (key) => store.reset(key, limits),
+    acquire: async (key) =>
+      store.acquire(leaseKey(key), needConcurrency().max, needConcurrency().ttlMs, now()),
+    release: (lease) => store.release(lease, now()),
+  };
+  const fast = (store as Partial<MemoryStore>)[FAST_PATH];
+  return fast === undefined
+    ? limiter
+    : withSyncPath(limiter, store as MemoryStore, fast, explicitClock, checksFor, () => {
+        const { max, ttlMs } = needConcurrency();
+        return { key: leaseKey, max, ttlMs };
+      });
+}
+
+function withSyncPath(
+  limiter: Limiter,
+  store: MemoryStore,
+  fast: FastPath,
+  explicitClock: Clock | undefined,
+  checksFor: (key: string, cost: number) => Check[],
+  leaseSpec: () => { key: (k: string) => string; max: number; ttlMs: number },
+): SyncLimiter {
+  const clock = explicitClock ?? fast.clock;
+  const only = limiter.limits.length === 1 ? fast.table(limiter.limits[0]!) : undefined;
+  const consumeSync =
+    only === undefined
+      ? (key: string, opts?: ConsumeOptions) =>
+          store.consumeSync(checksFor(key, validCost(opts?.cost ?? 1)), clock())
+      : (key: string, opts?: ConsumeOptions) =>
+          single(fast.consumeOne(only, key, opts === undefined ? 1 : validCost(opts.cost ?? 1), clock()));
+  return {
+    ...limiter,
+    store,
+    consume: async (key, opts) => consumeSync(key, opts),
+    consumeSync,
+    peekSync: (key, opts) => store.peekSync(checksFor(key, validCost(opts?.cost ?? 1)), clock()),
+    resetSync: (key) => store.resetSync(key, limiter.limits),
+    acquireSync: (key) => {
+      const spec = leaseSpec();
+      return store.acquireSync(spec.key(key), spec.max, spec.ttlMs, clock());
+    },
+    releaseSync: (lease) => store.releaseSync(lease, clock()),
+  };
+}
+
+function concurrencyOf(value: unknown): { max: number; ttlMs: number } {
+  const c = optionsObject('concurrency', value);
+  knownKeys('concurrency', c, ['max', 'ttl']);
+  return {
+    max: integerAtLeast('concurrency.max', c.max, 1),
+    ttlMs: parsePositiveDuration(c.ttl ?? '1m', 'concurrency.ttl'),
+  };
+}
