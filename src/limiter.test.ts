@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest';
+import { createManualClock } from './core/clock.js';
+import { ConfigError } from './core/errors.js';
+import { fixedWindow, slidingWindow, tokenBucket } from './core/limits.js';
+import { createLimiter } from './limiter.js';
+import { createMemoryStore } from './store/memory/memory-store.js';
+import type { Store } from './store/types.js';
+
+const T0 = 1_700_000_000_000;
+
+describe('createLimiter', () => {
+  it('admits and denies on the injected clock, synchronously and asynchronously', async () => {
+    const clock = createManualClock(T0);
+    const limiter = createLimiter({
+      limits: tokenBucket({ rate: 10, per: '1s', burst: 60 }),
+      clock: clock.now,
+    });
+    for (let i = 0; i < 59; i++) expect(limiter.consumeSync('merchant-user').allowed).toBe(true);
+    expect(await limiter.consume('merchant-user')).toMatchObject({ allowed: true, remaining: 0 });
+    expect(limiter.consumeSync('merchant-user')).toMatchObject({ allowed: false, retryAfterMs: 100 });
+    clock.advance(100);
+    expect(limiter.consumeSync('merchant-user', { cost: 1 }).allowed).toBe(true);
+    expect(limiter.consumeSync('other-user').remaining).toBe(59);
+  });
+
+  it('applies several limits atomically: a denial by one consumes nothing from the others', () => {
+    const clock = createManualClock(T0);
+    const limiter = createLimiter({
+      limits: [fixedWindow({ limit: 3, window: '1m' }), tokenBucket({ rate: 1, per: '1s', burst: 1 })],
+      clock: clock.now,
+    });
+    expect(limiter.consumeSync('k').allowed).toBe(true);
+    for (let i = 0; i < 10; i++) expect(limiter.consumeSync('k').allowed).toBe(false);
+    expect(limiter.peekSync('k', { cost: 0 }).decisions[0]!.remaining).toBe(2);
+    clock.advance(1000);
+    expect(limiter.consumeSync('k')).toMatchObject({ allowed: true, remaining: 0 });
+  });
+
+  it('keeps two limiters on one store apart, and lets a shared prefix share the budget', () => {
+    const store = createMemoryStore();
+    const limit = fixedWindow({ limit: 1, window: '1h' });
+    const a = createLimiter({ limits: limit, store });
+    const b = createLimiter({ limits: limit, store });
+    expect(a.consumeSync('k').allowed).toBe(true);
+    expect(b.consumeSync('k').allowed).toBe(true);
+    expect(a.prefix).not.toBe(b.prefix);
+    const c = createLimiter({ limits: limit, store, prefix: 'shared' });
+    const d = createLimiter({ limits: limit, store, prefix: 'shared' });
+    expect(c.consumeSync('k').allowed).toBe(true);
+    expect(d.consumeSync('k').allowed).toBe(false);
+  });
+
+  it('reset forgets only this limiter’s state', async () => {
+    const store = createMemoryStore();
+    const limit = fixedWindow({ limit: 1, window: '1h' });
+    const a = createLimiter({ limits: limit, store });
+    const b = createLimiter({ limits: limit, store });
+    a.consumeSync('k');
+    b.consumeSync('k');
+    await a.reset('k');
+    expect(a.consumeSync('k').allowed).toBe(true);
+    expect(b.consumeSync('k').allowed).toBe(false);
+  });
+
+  it('works over any store through the async contract', async () => {
+    const clock = createManualClock(T0);
+    const memory = createMemoryStore({ clock: clock.now });
+    // A store seen only through the contract: no synchronous fast path.
+    const remote: Store = {
+      consume: (c, n) => memory.consume(c, n),
+      peek: (c, n) => memory.peek(c, n),
+      reset: (k, l) => memory.reset(k, l),
+      acquire: (k, m, t, n) => memory.acquire(k, m, t, n),
+      release: (l, n) => memory.release(l, n),
+      renew: (l, t, n) => memory.renew(l, t, n),
+    };
+    const limiter = createLimiter({ limits: slidingWindow({ limit: 2, window: '1s' }), store: remote });
+    expect('consumeSync' in limiter).toBe(false);
+    expect((await limiter.consume('k')).allowed).toBe(true);
+    expect((await limiter.consume('k')).allowed).toBe(true);
+    // Next window: the 2 counted decay as previous; 1 fits once their weight is ½, 1.5 s from now.
+    expect(await limiter.consume('k')).toMatchObject({ allowed: false, retryAfterMs: 1500 });
+  });
+
+  it('limits concurrency per key with leases', async () => {
+    const limiter = createLimiter({
+      limits: tokenBucket({ rate: 100 }),
+      concurrency: { max: 2, ttl: '30s' },
+    });
+    const first = limiter.acquireSync('user');
+    const second = await limiter.acquire('user');
+    expect(limiter.acquireSync('user')).toEqual({ acquired: false, current: 2, max: 2 });
+    expect(limiter.acquireSync('someone-else').acquired).toBe(true);
+    if (!first.acquired || !second.acquired) throw new Error('expected leases');
+    expect(limiter.releaseSync(first.lease)).toBe(true);
+    expect(limiter.acquireSync('user').acquired).toBe(true);
+    const plain = createLimiter({ limits: tokenBucket({ rate: 1 }) });
+    expect(() => plain.acquireSync('user')).toThrow('acquire() needs the `concurrency` option');
+  });
+
+  it('refuses bad options with the option, the expectation and the value', () => {
+    const limit = tokenBucket({ rate: 1 });
+    expect(() => createLimiter({ limits: [] })).toThrow(
+      'Expected `limits` to be a limit or a non-empty array of limits, got `[]` (array)',
+    );
+    expect(() => createLimiter({ limits: [{ rate: 5 } as never] })).toThrow(
+      'Expected `limits[0]` to be a limit made by tokenBucket(), fixedWindow() or slidingWindow()',
+    );
+    expect(() => createLimiter({ limits: [limit, limit] })).toThrow('Two limits are named `1/1s`');
+    expect(() => createLimiter({ limits: limit, prefix: '' })).toThrow(
+      'Expected `prefix` to be a non-empty string',
+    );
+    expect(() => createLimiter({ limits: limit, concurrency: { max: 0 } })).toThrow(
+      'Expected `concurrency.max` to be an integer ≥ 1, got `0` (number)',
+    );
+    expect(() => createLimiter({ limits: limit, store: createMemoryStore(), burst: 5 } as never)).toThrow(
+      ConfigError,
+    );
+    const limiter = createLimiter({ limits: limit });
+    expect(() => limiter.consumeSync('k', { cost: -1 })).toThrow(
+      'Expected `cost` to be a finite number ≥ 0, got `-1` (number)',
+    );
+  });
+});
+
+describe('limit definitions', () => {
+  it('validate every option with a clear message', () => {
+    expect(() => tokenBucket({ rate: 0 })).toThrow(
+      'Expected `rate` to be a positive number, got `0` (number)',
+    );
+    expect(() => tokenBucket({ rate: 10, burst: 0 })).toThrow(
+      'Expected `burst` to be a positive number, got `0` (number)',
+    );
+    expect(() => tokenBucket({ rate: 10, per: 'soon' })).toThrow(
+      'Expected `per` to be a duration like "250ms"',
+    );
+    expect(() => tokenBucket({ rate: 10, brust: 60 } as never)).toThrow(
+      'Unknown option `brust` in tokenBucket(); expected one of `rate`, `per`, `burst`, `name`',
+    );
+    expect(() => fixedWindow({ limit: 10 } as never)).toThrow(
+      "Missing `window` in fixedWindow(), e.g. '10s'",
+    );
+    expect(() => slidingWindow({ limit: Number.NaN, window: '1s' })).toThrow(
+      'Expected `limit` to be a positive number, got `NaN` (number)',
+    );
+    expect(() => fixedWindow({ limit: 1, window: '0s' })).toThrow(
+      'Expected `window` to be a positive duration',
+    );
+  });
+
+  it('describe themselves for headers and logs', () => {
+    expect(tokenBucket({ rate: 10, per: '1s', burst: 60 })).toMatchObject({
+      name: '10/1s-burst-60',
+      spec: 'tokenBucket:10/1000ms:60',
+      intervalMs: 100,
+    });
+    expect(tokenBucket({ rate: 1, per: '5m' })).toMatchObject({
+      name: '1/5m',
+      burst: 1,
+      intervalMs: 300_000,
+    });
+    expect(fixedWindow({ limit: 50, window: '10s' }).name).toBe('50/10s-fixed');
+    expect(slidingWindow({ limit: 200, window: '10s', name: 'data-sources' }).name).toBe('data-sources');
+  });
+});

@@ -1,0 +1,136 @@
+import fc from 'fast-check';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createManualClock } from '../../core/clock.js';
+import { fixedWindow, tokenBucket } from '../../core/limits.js';
+import { createMemoryStore } from './memory-store.js';
+
+const T0 = 1_700_000_000_000;
+
+describe('memory store: bounded memory', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('never holds more than maxKeys however many keys an attacker rotates', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 0, max: 3000 }), (maxKeys, rotated) => {
+        const clock = createManualClock(T0);
+        const store = createMemoryStore({ maxKeys, clock: clock.now });
+        const limit = fixedWindow({ limit: 5, window: '1h' });
+        const leaseExpiries: number[] = [];
+        for (let i = 0; i < rotated; i++) {
+          store.consumeSync([{ limit, key: `attacker-${i}` }]);
+          if (i % 7 === 0) {
+            const result = store.acquireSync(`lease-${i}`, 1, 10);
+            if (result.acquired) leaseExpiries.push(result.lease.expiresAtMs);
+          }
+          // Live leases are never evicted (that would admit extra concurrent requests); they only add
+          // themselves, and they are bounded by their TTL.
+          const live = leaseExpiries.filter((expiry) => expiry > clock.now()).length;
+          const { keys, leaseKeys } = store.stats();
+          expect(keys).toBeLessThanOrEqual(maxKeys);
+          expect(keys + leaseKeys).toBeLessThanOrEqual(maxKeys + live);
+          if (i % 50 === 0) clock.advance(1);
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('drops expired state first and keeps every live key when that is enough', () => {
+    const clock = createManualClock(T0);
+    const store = createMemoryStore({ maxKeys: 100, clock: clock.now });
+    const short = fixedWindow({ limit: 1, window: '1s' });
+    const long = fixedWindow({ limit: 1, window: '1d' });
+    for (let i = 0; i < 50; i++) store.consumeSync([{ limit: long, key: `keep-${i}` }]);
+    for (let i = 0; i < 50; i++) store.consumeSync([{ limit: short, key: `gone-${i}` }]);
+    clock.advance(2000);
+    for (let i = 0; i < 40; i++) store.consumeSync([{ limit: short, key: `new-${i}` }]);
+    const stats = store.stats();
+    expect(stats).toMatchObject({ expired: 50, evicted: 0, sweeps: 1, keys: 90 });
+    // The live keys kept their state: each is still denied.
+    for (let i = 0; i < 50; i++)
+      expect(store.peekSync([{ limit: long, key: `keep-${i}` }]).allowed).toBe(false);
+  });
+
+  it('when everything is live, evicts the state nearest its expiry and counts it', () => {
+    const clock = createManualClock(T0);
+    const store = createMemoryStore({ maxKeys: 64, clock: clock.now });
+    const minute = fixedWindow({ limit: 1, window: '1m' });
+    const day = fixedWindow({ limit: 1, window: '1d' });
+    for (let i = 0; i < 32; i++) store.consumeSync([{ limit: day, key: `day-${i}` }]);
+    for (let i = 0; i < 32; i++) store.consumeSync([{ limit: minute, key: `minute-${i}` }]);
+    store.consumeSync([{ limit: day, key: 'one-more' }]);
+    const stats = store.stats();
+    expect(stats.evicted).toBeGreaterThan(0);
+    expect(stats.keys).toBeLessThanOrEqual(60);
+    // Only minute-window states were evicted: the day-window ones are still denied.
+    for (let i = 0; i < 32; i++)
+      expect(store.peekSync([{ limit: day, key: `day-${i}` }]).allowed).toBe(false);
+  });
+
+  it('runs no timer per key and handles windows longer than setTimeout can wait', () => {
+    const timers = vi.spyOn(globalThis, 'setTimeout');
+    const windowMs = 100 * 86_400_000; // 8.64e9 ms, four times setTimeout's 2^31 - 1
+    const start = Math.ceil(T0 / windowMs) * windowMs + 1000;
+    const clock = createManualClock(start);
+    const store = createMemoryStore({ maxKeys: 1000, clock: clock.now });
+    const long = fixedWindow({ limit: 2, window: '100d' });
+    for (let i = 0; i < 5000; i++) store.consumeSync([{ limit: long, key: `k-${i % 500}` }]);
+    expect(timers).not.toHaveBeenCalled();
+    const wait = windowMs - 1000;
+    expect(wait).toBeGreaterThan(2 ** 31);
+    expect(store.consumeSync([{ limit: long, key: 'k-1' }]).retryAfterMs).toBe(wait);
+    clock.advance(wait - 1);
+    expect(store.consumeSync([{ limit: long, key: 'k-1' }]).allowed).toBe(false);
+    clock.advance(1);
+    expect(store.consumeSync([{ limit: long, key: 'k-1' }]).allowed).toBe(true);
+  });
+
+  it('does not keep state for denied or zero-cost requests on new keys', () => {
+    const store = createMemoryStore();
+    const limit = tokenBucket({ rate: 1, burst: 1 });
+    store.consumeSync([{ limit, key: 'peek', cost: 0 }]);
+    store.consumeSync([{ limit, key: 'too-big', cost: 5 }]);
+    store.peekSync([{ limit, key: 'peeked' }]);
+    store.consumeSync([
+      { limit, key: 'batch', cost: 1 },
+      { limit: fixedWindow({ limit: 1, window: '1s' }), key: 'batch', cost: 2 },
+    ]);
+    expect(store.stats().keys).toBe(0);
+  });
+});
+
+describe('memory store: options', () => {
+  it('names a bad option, the expectation and the value', () => {
+    expect(() => createMemoryStore({ maxKeys: 0 })).toThrow(
+      'Expected `maxKeys` to be an integer ≥ 1, got `0` (number)',
+    );
+    expect(() => createMemoryStore({ maxKeys: 1.5 })).toThrow('Expected `maxKeys` to be an integer ≥ 1');
+    expect(() => createMemoryStore({ maxkeys: 5 } as never)).toThrow(
+      'Unknown option `maxkeys` in createMemoryStore(); expected one of `maxKeys`, `clock`',
+    );
+    const store = createMemoryStore();
+    expect(() => store.acquireSync('k', 0, 1000)).toThrow(
+      'Expected `max` to be an integer ≥ 1, got `0` (number)',
+    );
+    expect(() => store.acquireSync('k', 1, -5)).toThrow('Expected `ttlMs` to be a positive number');
+  });
+
+  it('answers the async contract with the same decisions as the sync twins', async () => {
+    const clock = createManualClock(T0);
+    const a = createMemoryStore({ clock: clock.now });
+    const b = createMemoryStore({ clock: clock.now });
+    const limit = tokenBucket({ rate: 2, burst: 2 });
+    for (let i = 0; i < 4; i++) {
+      expect(await a.consume([{ limit, key: 'k' }])).toEqual(b.consumeSync([{ limit, key: 'k' }]));
+    }
+  });
+
+  it('keeps state written under other parameters apart, even under the same name', () => {
+    const store = createMemoryStore();
+    const strict = fixedWindow({ limit: 1, window: '1h', name: 'api' });
+    const loose = fixedWindow({ limit: 100, window: '1h', name: 'api' });
+    store.consumeSync([{ limit: strict, key: 'k' }]);
+    expect(store.consumeSync([{ limit: strict, key: 'k' }]).allowed).toBe(false);
+    expect(store.consumeSync([{ limit: loose, key: 'k' }]).remaining).toBe(99);
+  });
+});
