@@ -2,7 +2,6 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Check,
-  createManualClock,
   type Decision,
   fixedWindow,
   type Limit,

@@ -26,7 +26,7 @@ export const tokenBucketKernel: Kernel<TokenBucketLimit> = {
   step(limit, cells, at, nowMs, cost): Decision {
     const n = nowMs * limit.tokensPerMs;
     const tat = cells[at]!;
-    const base = tat > n ? tat : n;
+    const base = Math.max(tat, n);
     const outstanding = base - n + cost;
     if (outstanding <= limit.burst + EPS) {
       if (cost > 0) cells[at] = base + cost;
