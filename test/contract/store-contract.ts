@@ -197,7 +197,7 @@ export function describeStoreContract(target: ContractTarget): void {
             const allAllowed = steps.every((s) => s.decision.allowed);
             expect(outcome.allowed).toBe(allAllowed);
             if (allAllowed) {
-              picks.forEach((i, j) => model.set(`${i}/${key}`, steps[j]!.state));
+              for (const [j, i] of picks.entries()) model.set(`${i}/${key}`, steps[j]!.state);
               expect(outcome.decisions.map(view)).toEqual(steps.map((s) => view(s.decision)));
             } else {
               const denied = steps.filter((s) => !s.decision.allowed).map((s) => view(s.decision));
