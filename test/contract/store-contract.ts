@@ -13,6 +13,7 @@ import {
   tokenBucket,
   withId,
 } from '../../src/index.js';
+import { expand, limitOf, loadVectors, pick } from './vectors.js';
 
 /** A store under test, on a manual clock it reads when a call passes no `nowMs`. */
 export interface StoreFixture {
@@ -217,6 +218,18 @@ export function describeStoreContract(target: ContractTarget): void {
         { numRuns: 60 },
       );
     }, 60_000);
+
+    test('passes every test vector in test/vectors/', async () => {
+      for (const vector of loadVectors()) {
+        const { store, clock } = await target.create(vector.startMs);
+        const limit = fresh(limitOf(vector));
+        for (const [i, arrival] of expand(vector).entries()) {
+          clock.set(arrival.nowMs);
+          const outcome = await store.consume([{ limit, key: 'vector', cost: arrival.cost }]);
+          expect(pick(outcome, arrival.expect), `${vector.file}, arrival ${i}`).toEqual(arrival.expect);
+        }
+      }
+    });
 
     test('leases: at most max in flight, denial reports the count, release frees a slot', async () => {
       const { store } = await target.create(T0);

@@ -25,10 +25,22 @@ export const fixedWindowKernel: Kernel<FixedWindowLimit> = {
         cells[at] = index;
         cells[at + 1] = count + cost;
       }
-      return decision(true, limit.limit, wholeRemaining(limit.limit - count - cost), resetAfterMs, 0);
+      return decision(
+        true,
+        limit.limit,
+        wholeRemaining(limit.limit - count - cost, limit.limit),
+        resetAfterMs,
+        0,
+      );
     }
     const retry = cost > limit.limit + EPS ? Number.POSITIVE_INFINITY : Math.max(1, resetAfterMs);
-    return decision(false, limit.limit, wholeRemaining(limit.limit - count), resetAfterMs, retry);
+    return decision(
+      false,
+      limit.limit,
+      wholeRemaining(limit.limit - count, limit.limit),
+      resetAfterMs,
+      retry,
+    );
   },
   admits(limit, cells, at, atMs, cost) {
     const count = cells[at] === windowIndex(atMs, limit.windowMs) ? cells[at + 1]! : 0;

@@ -21,14 +21,24 @@ export interface Kernel<L extends Limit = Limit> {
 /** Tolerance for float dust in count and token comparisons (1e-9 of a unit of cost). */
 export const EPS = 1e-9;
 
-/** Whole units still available, never negative, forgiving float dust (2.9999999999 → 3). */
-export function wholeRemaining(units: number): number {
-  return units > 0 ? Math.floor(units + EPS) : 0;
+/**
+ * Relative float error of quantities derived from a Unix time in ms (about 4.5 ulp). A token bucket's
+ * figures carry an absolute error of about `nowMs × FLOAT_ERROR` ms (`n × FLOAT_ERROR` tokens): reports
+ * forgive that much, so that 7.99999999 remaining reads 8 and 100.0000004 ms reads 100.
+ */
+export const FLOAT_ERROR = 1e-15;
+
+/**
+ * Whole units still available, never negative nor above `capacity`, forgiving `tolerance` of float error
+ * (2.9999999 → 3).
+ */
+export function wholeRemaining(units: number, capacity: number, tolerance = EPS): number {
+  return units > 0 ? Math.floor(Math.min(units + tolerance, capacity + EPS)) : 0;
 }
 
-/** Milliseconds rounded up to a whole number, forgiving float dust (100.00000000001 → 100). */
-export function ceilMs(ms: number): number {
-  return ms > 0 ? Math.ceil(ms - 1e-7) : 0;
+/** Milliseconds rounded up to a whole number, forgiving `tolerance` of float error (100.0000004 → 100). */
+export function ceilMs(ms: number, tolerance = EPS): number {
+  return ms > tolerance ? Math.ceil(ms - tolerance) : 0;
 }
 
 /**

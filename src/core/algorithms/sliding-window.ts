@@ -55,13 +55,13 @@ export const slidingWindowKernel: Kernel<SlidingWindowLimit> = {
       return decision(
         true,
         limit.limit,
-        wholeRemaining(limit.limit - estimate - cost),
+        wholeRemaining(limit.limit - estimate - cost, limit.limit),
         resetAfter(W, after),
         0,
       );
     }
     const reset = resetAfter(W, current);
-    const remaining = wholeRemaining(limit.limit - estimate);
+    const remaining = wholeRemaining(limit.limit - estimate, limit.limit);
     if (cost > limit.limit + EPS)
       return decision(false, limit.limit, remaining, reset, Number.POSITIVE_INFINITY);
     // Earliest time the estimate has decayed enough: within this window if the current count leaves room,

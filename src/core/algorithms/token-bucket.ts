@@ -1,6 +1,6 @@
 import { type Decision, decision } from '../decision.js';
 import type { TokenBucketLimit } from '../limits.js';
-import { ceilMs, EPS, type Kernel, settleRetry, wholeRemaining } from './kernel.js';
+import { ceilMs, EPS, FLOAT_ERROR, type Kernel, settleRetry, wholeRemaining } from './kernel.js';
 
 /**
  * The state of a token bucket under GCRA: one number, the theoretical arrival time (TAT), counted in
@@ -28,13 +28,14 @@ export const tokenBucketKernel: Kernel<TokenBucketLimit> = {
     const tat = cells[at]!;
     const base = Math.max(tat, n);
     const outstanding = base - n + cost;
+    const tolerance = n * FLOAT_ERROR + EPS; // in tokens; × intervalMs in ms
     if (outstanding <= limit.burst + EPS) {
       if (cost > 0) cells[at] = base + cost;
       return decision(
         true,
         limit.burst,
-        wholeRemaining(limit.burst - outstanding),
-        ceilMs(outstanding * limit.intervalMs),
+        wholeRemaining(limit.burst - outstanding, limit.burst, tolerance),
+        ceilMs(outstanding * limit.intervalMs, tolerance * limit.intervalMs),
         0,
       );
     }
@@ -52,8 +53,8 @@ export const tokenBucketKernel: Kernel<TokenBucketLimit> = {
     return decision(
       false,
       limit.burst,
-      wholeRemaining(limit.burst - (base - n)),
-      ceilMs((base - n) * limit.intervalMs),
+      wholeRemaining(limit.burst - (base - n), limit.burst, tolerance),
+      ceilMs((base - n) * limit.intervalMs, tolerance * limit.intervalMs),
       retry,
     );
   },
