@@ -11,6 +11,12 @@ export interface TokenBucketState {
   readonly tat: number;
 }
 
+/**
+ * Bound on the float error of the analytic wait, relative to `nowMs` (a few ulp, with margin): 1.7e-2 ms
+ * for today's Unix times, far below the millisecond the wait is rounded to.
+ */
+const WAIT_ERROR = 1e-14;
+
 /** Whether a request of `cost` fits at time `atMs` given the stored TAT: the one admission formula. */
 function fits(limit: TokenBucketLimit, tat: number, atMs: number, cost: number): boolean {
   const n = atMs * limit.tokensPerMs;
@@ -23,39 +29,21 @@ function fits(limit: TokenBucketLimit, tat: number, atMs: number, cost: number):
  */
 export const tokenBucketKernel: Kernel<TokenBucketLimit> = {
   width: 1,
+  // Kept small so that the JIT inlines it into the store; the denied path lives in `deny`.
   step(limit, cells, at, nowMs, cost): Decision {
     const n = nowMs * limit.tokensPerMs;
     const tat = cells[at]!;
     const base = Math.max(tat, n);
     const outstanding = base - n + cost;
+    if (outstanding > limit.burst + EPS) return deny(limit, cells, at, nowMs, cost, n, base, outstanding);
+    if (cost > 0) cells[at] = base + cost;
     const tolerance = n * FLOAT_ERROR + EPS; // in tokens; × intervalMs in ms
-    if (outstanding <= limit.burst + EPS) {
-      if (cost > 0) cells[at] = base + cost;
-      return decision(
-        true,
-        limit.burst,
-        wholeRemaining(limit.burst - outstanding, limit.burst, tolerance),
-        ceilMs(outstanding * limit.intervalMs, tolerance * limit.intervalMs),
-        0,
-      );
-    }
-    let retry = Number.POSITIVE_INFINITY;
-    if (cost <= limit.burst + EPS) {
-      // The analytic wait, checked on both sides with the admission formula itself.
-      retry = Math.max(1, Math.ceil((outstanding - limit.burst - EPS) * limit.intervalMs - 1e-7));
-      if (
-        !fits(limit, tat, nowMs + retry, cost) ||
-        (retry > 1 && fits(limit, tat, nowMs + retry - 1, cost))
-      ) {
-        retry = settleRetry(this, limit, cells, at, nowMs, cost, retry);
-      }
-    }
     return decision(
-      false,
+      true,
       limit.burst,
-      wholeRemaining(limit.burst - (base - n), limit.burst, tolerance),
-      ceilMs((base - n) * limit.intervalMs, tolerance * limit.intervalMs),
-      retry,
+      wholeRemaining(limit.burst - outstanding, limit.burst, tolerance),
+      ceilMs(outstanding * limit.intervalMs, tolerance * limit.intervalMs),
+      0,
     );
   },
   admits(limit, cells, at, atMs, cost) {
@@ -65,3 +53,35 @@ export const tokenBucketKernel: Kernel<TokenBucketLimit> = {
     return cells[at]! * limit.intervalMs;
   },
 };
+
+/** The denied path of {@link tokenBucketKernel}: nothing is written; the exact wait is computed. */
+function deny(
+  limit: TokenBucketLimit,
+  cells: Float64Array,
+  at: number,
+  nowMs: number,
+  cost: number,
+  n: number,
+  base: number,
+  outstanding: number,
+): Decision {
+  let retry = Number.POSITIVE_INFINITY;
+  if (cost <= limit.burst + EPS) {
+    // The analytic wait, taken from below its float error bound: the request is then surely denied one
+    // millisecond earlier, and either this wait or the next millisecond admits it.
+    const tat = cells[at]!;
+    const guess = (outstanding - limit.burst - EPS) * limit.intervalMs;
+    retry = Math.max(1, Math.ceil(guess - nowMs * WAIT_ERROR));
+    if (!fits(limit, tat, nowMs + retry, cost) && !fits(limit, tat, nowMs + ++retry, cost)) {
+      retry = settleRetry(tokenBucketKernel, limit, cells, at, nowMs, cost, guess);
+    }
+  }
+  const tolerance = n * FLOAT_ERROR + EPS;
+  return decision(
+    false,
+    limit.burst,
+    wholeRemaining(limit.burst - (base - n), limit.burst, tolerance),
+    ceilMs((base - n) * limit.intervalMs, tolerance * limit.intervalMs),
+    retry,
+  );
+}

@@ -1,0 +1,68 @@
+// npm run bench: throughput side by side (median of rounds), then heap bytes per idle key, with sluice's
+// ratio to each peer and to the hand-written floor. Options: --rounds N (default 7), --ops N (default
+// 2_000_000), --skip-heap. Timing figures are for comparison within one run, never absolute claims.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { IMPLEMENTATIONS } from './peers.js';
+import { median, runThroughput, SCENARIOS } from './throughput.js';
+
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? fallback : Number(args[i + 1]);
+};
+const rounds = option('rounds', 7);
+const ops = option('ops', 2_000_000);
+const log = (line = '') => console.log(line);
+const fmt = (opsPerSec) => `${(opsPerSec / 1e6).toFixed(2)}M/s`;
+const pad = (text, width) => String(text).padEnd(width);
+
+log(`sluice benchmark: node ${process.version}, ${rounds} rounds of ${ops.toLocaleString('en')} decisions, medians`);
+const results = await runThroughput({ rounds, ops, log });
+
+const summary = [];
+for (const scenario of SCENARIOS) {
+  const perImpl = results.get(scenario.name);
+  const med = new Map([...perImpl].map(([name, values]) => [name, median(values)]));
+  const sluice = med.get('sluice (consumeSync)');
+  log();
+  log(`${scenario.name}`);
+  log(`  ${pad('implementation', 34)}${pad('median', 12)}${pad('min–max', 22)}sluice ×`);
+  for (const impl of IMPLEMENTATIONS) {
+    const values = perImpl.get(impl.name);
+    const range = `${fmt(Math.min(...values))}–${fmt(Math.max(...values))}`;
+    log(`  ${pad(impl.name, 34)}${pad(fmt(med.get(impl.name)), 12)}${pad(range, 22)}${(sluice / med.get(impl.name)).toFixed(2)}`);
+  }
+  const peers = IMPLEMENTATIONS.filter((i) => i.role === 'peer');
+  const fastest = peers.reduce((a, b) => (med.get(a.name) >= med.get(b.name) ? a : b));
+  const vsPeer = sluice / med.get(fastest.name);
+  const vsFloor = sluice / med.get('hand-written Map floor');
+  summary.push({ scenario: scenario.name, fastestPeer: fastest.name, vsPeer, vsFloor });
+}
+
+log();
+log('Targets: ≥ 1.00 × the fastest peer on the allowed paths; ≥ 0.70 × the floor on every path.');
+for (const s of summary) {
+  const peerOk = !s.scenario.includes('allowed') || s.vsPeer >= 1;
+  log(
+    `  ${pad(s.scenario, 22)} vs fastest peer (${s.fastestPeer}): ${s.vsPeer.toFixed(2)}${peerOk ? '' : '  BELOW'}` +
+      `   vs floor: ${s.vsFloor.toFixed(2)}${s.vsFloor >= 0.7 ? '' : '  BELOW'}`,
+  );
+}
+
+if (!args.includes('--skip-heap')) {
+  log();
+  log('Heap bytes per idle key after 1M keys (JS heap + ArrayBuffers, one process per implementation)');
+  const heapScript = fileURLToPath(new URL('./heap.js', import.meta.url));
+  const bytes = new Map();
+  for (const impl of IMPLEMENTATIONS) {
+    const out = execFileSync(process.execPath, ['--expose-gc', heapScript, impl.name], { encoding: 'utf8' });
+    bytes.set(impl.name, JSON.parse(out).bytesPerKey);
+  }
+  const sluiceBytes = bytes.get('sluice (consumeSync)');
+  for (const impl of IMPLEMENTATIONS) {
+    const b = bytes.get(impl.name);
+    log(`  ${pad(impl.name, 34)}${pad(`${b.toFixed(0)} B`, 10)}sluice uses ${(sluiceBytes / b).toFixed(2)} ×`);
+  }
+  log(`  Target: ≤ 150 B per idle key for sluice: ${sluiceBytes <= 150 ? 'met' : 'NOT met'} (${sluiceBytes.toFixed(0)} B)`);
+}

@@ -1,0 +1,55 @@
+// Decisions per second for every implementation on four paths, interleaved round by round so that the
+// machine's noise falls on all of them alike; the result per implementation is the median of the rounds.
+import { IMPLEMENTATIONS } from './peers.js';
+
+const KEYS_100K = Array.from({ length: 100_000 }, (_, i) => `user-${i}`);
+const HOT = ['hot-key'];
+
+export const SCENARIOS = [
+  { name: 'hot key, allowed', path: 'allowed', keys: HOT },
+  { name: 'hot key, denied', path: 'denied', keys: HOT },
+  { name: '100k keys, allowed', path: 'allowed', keys: KEYS_100K },
+  { name: '100k keys, denied', path: 'denied', keys: KEYS_100K },
+];
+
+async function measure(impl, scenario, ops) {
+  const subject = impl.make(scenario.path);
+  const { keys } = scenario;
+  // Warm-up: every key is seen (and on the denied path spent) before timing; the JIT settles.
+  for (let i = 0; i < Math.max(keys.length, 50_000); i++) {
+    const r = subject.call(keys[i % keys.length]);
+    if (subject.async) await r;
+  }
+  let allowed = 0;
+  const start = process.hrtime.bigint();
+  if (subject.async) {
+    for (let i = 0; i < ops; i++) if (await subject.call(keys[i % keys.length])) allowed++;
+  } else {
+    for (let i = 0; i < ops; i++) if (subject.call(keys[i % keys.length])) allowed++;
+  }
+  const ns = Number(process.hrtime.bigint() - start);
+  // A benchmark that measures nothing is a defect: each path must really allow, or really deny.
+  const expected = scenario.path === 'allowed' ? ops : 0;
+  if (allowed !== expected) throw new Error(`${impl.name} on "${scenario.name}": ${allowed} of ${ops} allowed`);
+  return (ops / ns) * 1e9;
+}
+
+export async function runThroughput({ rounds, ops, log }) {
+  const results = new Map(); // scenario → impl → [ops/s per round]
+  for (const scenario of SCENARIOS) {
+    const perImpl = new Map(IMPLEMENTATIONS.map((impl) => [impl.name, []]));
+    for (let round = 0; round < rounds; round++) {
+      for (const impl of IMPLEMENTATIONS) perImpl.get(impl.name).push(await measure(impl, scenario, ops));
+      globalThis.gc?.();
+    }
+    results.set(scenario.name, perImpl);
+    log(`  measured ${scenario.name}`);
+  }
+  return results;
+}
+
+export const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};

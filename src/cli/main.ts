@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { runDemo } from './demo.js';
+
+const HELP = `Usage: sluice <command> [options]
+
+Commands:
+  demo [--requests N] [--interval MS]   run a short demo of the core limiter on the real clock
+
+Options:
+  -h, --help      show this help
+  -v, --version   show the version
+`;
+
+/**
+ * The `sluice` command line. Thin: it parses arguments and calls the library.
+ *
+ * @returns the process exit code
+ * @example
+ * ```ts
+ * process.exitCode = await main(['demo', '--requests', '10']);
+ * ```
+ */
+export async function main(argv: readonly string[], print: (line: string) => void = console.log): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    print(HELP);
+    return command === undefined ? 1 : 0;
+  }
+  if (command === '-v' || command === '--version') {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    print(pkg.version);
+    return 0;
+  }
+  if (command === 'demo') {
+    const flags = parseFlags(rest, ['requests', 'interval']);
+    if (typeof flags === 'string') {
+      print(flags);
+      return 2;
+    }
+    await runDemo({ print, ...flags });
+    return 0;
+  }
+  print(`Unknown command \`${command}\`.\n\n${HELP}`);
+  return 2;
+}
+
+function parseFlags(args: readonly string[], known: readonly string[]): { requests?: number; intervalMs?: number } | string {
+  const out: { requests?: number; intervalMs?: number } = {};
+  for (let i = 0; i < args.length; i += 2) {
+    const name = args[i]?.replace(/^--/, '');
+    const value = Number(args[i + 1]);
+    if (name === undefined || !known.includes(name)) return `Unknown option \`${args[i]}\`; expected --requests or --interval`;
+    if (!Number.isInteger(value) || value < 1) return `Expected \`--${name}\` to be an integer ≥ 1, got \`${args[i + 1]}\``;
+    if (name === 'requests') out.requests = value;
+    else out.intervalMs = value;
+  }
+  return out;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      console.error(error instanceof Error ? error.message : error);
+      process.exitCode = 1;
+    },
+  );
+}
