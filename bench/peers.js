@@ -8,6 +8,12 @@ import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { createLimiter, createMemoryStore, tokenBucket } from '../dist/index.js';
 
 const HUGE = 1e9;
+
+/**
+ * What a middleware reads besides allow/deny (remaining, reset) goes here, so that no implementation's
+ * work on those figures can be optimised away as unused.
+ */
+export const sink = { value: 0 };
 const HOUR_MS = 3_600_000;
 
 /** Rate (per hour) and capacity of the token bucket or window used on each path. */
@@ -30,11 +36,10 @@ function floor(path) {
         b.tokens = Math.min(capacity, b.tokens + (now - b.last) * perMs);
         b.last = now;
       }
-      if (b.tokens >= 1) {
-        b.tokens -= 1;
-        return true;
-      }
-      return false;
+      const allowed = b.tokens >= 1;
+      if (allowed) b.tokens -= 1;
+      sink.value += b.tokens;
+      return allowed;
     },
   };
 }
@@ -45,7 +50,14 @@ function sluice(path, maxKeys = 2_000_000) {
     limits: tokenBucket({ rate: perHour, per: '1h', burst: capacity }),
     store: createMemoryStore({ maxKeys }),
   });
-  return { async: false, call: (key) => limiter.consumeSync(key).allowed };
+  return {
+    async: false,
+    call(key) {
+      const d = limiter.consumeSync(key);
+      sink.value += d.remaining + d.resetAfterMs + d.retryAfterMs;
+      return d.allowed;
+    },
+  };
 }
 
 function sluiceAsync(path, maxKeys = 2_000_000) {
@@ -54,7 +66,14 @@ function sluiceAsync(path, maxKeys = 2_000_000) {
     limits: tokenBucket({ rate: perHour, per: '1h', burst: capacity }),
     store: createMemoryStore({ maxKeys }),
   });
-  return { async: true, call: async (key) => (await limiter.consume(key)).allowed };
+  return {
+    async: true,
+    async call(key) {
+      const d = await limiter.consume(key);
+      sink.value += d.remaining + d.resetAfterMs + d.retryAfterMs;
+      return d.allowed;
+    },
+  };
 }
 
 function rateLimiterFlexible(path) {
@@ -64,8 +83,14 @@ function rateLimiterFlexible(path) {
     async: true,
     call: (key) =>
       limiter.consume(key).then(
-        () => true,
-        () => false,
+        (res) => {
+          sink.value += res.remainingPoints + res.msBeforeNext;
+          return true;
+        },
+        (res) => {
+          sink.value += res.remainingPoints + res.msBeforeNext;
+          return false;
+        },
       ),
   };
 }
@@ -75,7 +100,14 @@ function expressRateLimit(path) {
   const store = new MemoryStore();
   store.init({ windowMs: HOUR_MS });
   // The store counts; the middleware compares with the limit. Both are timed here.
-  return { async: true, call: async (key) => (await store.increment(key)).totalHits <= capacity };
+  return {
+    async: true,
+    async call(key) {
+      const client = await store.increment(key);
+      sink.value += client.totalHits + client.resetTime.getTime();
+      return client.totalHits <= capacity;
+    },
+  };
 }
 
 function fastifyLocal(path, cache = 2_000_000) {
@@ -84,6 +116,7 @@ function fastifyLocal(path, cache = 2_000_000) {
   const store = new LocalStore(false, false, cache);
   let allowed = false;
   const done = (_error, result) => {
+    sink.value += result.current + result.ttl;
     allowed = result.current <= capacity;
   };
   return {
@@ -107,6 +140,7 @@ function limiterPackage(path) {
         bucket = new RateLimiter({ tokensPerInterval: Math.min(perHour, capacity), interval: 'hour' });
         buckets.set(key, bucket);
       }
+      // tryRemoveTokens answers yes or no only; headers would need getTokensRemaining(), not timed here.
       return bucket.tryRemoveTokens(1);
     },
   };

@@ -11,29 +11,40 @@ const option = (name, fallback) => {
   const i = args.indexOf(`--${name}`);
   return i === -1 ? fallback : Number(args[i + 1]);
 };
+const text = (name) => {
+  const i = args.indexOf(`--${name}`);
+  return i === -1 ? undefined : args[i + 1];
+};
 const rounds = option('rounds', 7);
+// --only a,b: implementations whose name contains a or b (sluice and the floor are always kept);
+// --scenario text: scenarios whose name contains text. For quick comparisons while developing.
+const only = text('only')?.split(',');
+const implementations = IMPLEMENTATIONS.filter(
+  (i) => only === undefined || i.role === 'floor' || i.role === 'sluice' || only.some((o) => i.name.includes(o)),
+);
+const scenarios = SCENARIOS.filter((s) => text('scenario') === undefined || s.name.includes(text('scenario')));
 const ops = option('ops', 2_000_000);
 const log = (line = '') => console.log(line);
 const fmt = (opsPerSec) => `${(opsPerSec / 1e6).toFixed(2)}M/s`;
 const pad = (text, width) => String(text).padEnd(width);
 
 log(`sluice benchmark: node ${process.version}, ${rounds} rounds of ${ops.toLocaleString('en')} decisions, medians`);
-const results = await runThroughput({ rounds, ops, log });
+const results = await runThroughput({ rounds, ops, log, implementations, scenarios });
 
 const summary = [];
-for (const scenario of SCENARIOS) {
+for (const scenario of scenarios) {
   const perImpl = results.get(scenario.name);
   const med = new Map([...perImpl].map(([name, values]) => [name, median(values)]));
   const sluice = med.get('sluice (consumeSync)');
   log();
   log(`${scenario.name}`);
   log(`  ${pad('implementation', 34)}${pad('median', 12)}${pad('min–max', 22)}sluice ×`);
-  for (const impl of IMPLEMENTATIONS) {
+  for (const impl of implementations) {
     const values = perImpl.get(impl.name);
     const range = `${fmt(Math.min(...values))}–${fmt(Math.max(...values))}`;
     log(`  ${pad(impl.name, 34)}${pad(fmt(med.get(impl.name)), 12)}${pad(range, 22)}${(sluice / med.get(impl.name)).toFixed(2)}`);
   }
-  const peers = IMPLEMENTATIONS.filter((i) => i.role === 'peer');
+  const peers = implementations.filter((i) => i.role === 'peer');
   const fastest = peers.reduce((a, b) => (med.get(a.name) >= med.get(b.name) ? a : b));
   const vsPeer = sluice / med.get(fastest.name);
   const vsFloor = sluice / med.get('hand-written Map floor');
@@ -55,12 +66,12 @@ if (!args.includes('--skip-heap')) {
   log('Heap bytes per idle key after 1M keys (JS heap + ArrayBuffers, one process per implementation)');
   const heapScript = fileURLToPath(new URL('./heap.js', import.meta.url));
   const bytes = new Map();
-  for (const impl of IMPLEMENTATIONS) {
+  for (const impl of implementations) {
     const out = execFileSync(process.execPath, ['--expose-gc', heapScript, impl.name], { encoding: 'utf8' });
     bytes.set(impl.name, JSON.parse(out).bytesPerKey);
   }
   const sluiceBytes = bytes.get('sluice (consumeSync)');
-  for (const impl of IMPLEMENTATIONS) {
+  for (const impl of implementations) {
     const b = bytes.get(impl.name);
     log(`  ${pad(impl.name, 34)}${pad(`${b.toFixed(0)} B`, 10)}sluice uses ${(sluiceBytes / b).toFixed(2)} ×`);
   }

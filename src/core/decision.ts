@@ -44,13 +44,20 @@ export interface Outcome extends Decision {
  * allocates one object per decision.
  */
 class DecisionRecord implements Outcome {
-  constructor(
-    readonly allowed: boolean,
-    readonly limit: number,
-    readonly remaining: number,
-    readonly resetAfterMs: number,
-    readonly retryAfterMs: number,
-  ) {}
+  // `declare`: no class-field initialisers, so each field is written once, with its number representation.
+  declare readonly allowed: boolean;
+  declare readonly limit: number;
+  declare readonly remaining: number;
+  declare readonly resetAfterMs: number;
+  declare readonly retryAfterMs: number;
+
+  constructor(allowed: boolean, limit: number, remaining: number, resetAfterMs: number, retryAfterMs: number) {
+    this.allowed = allowed;
+    this.limit = limit;
+    this.remaining = remaining;
+    this.resetAfterMs = resetAfterMs;
+    this.retryAfterMs = retryAfterMs;
+  }
 
   get decisions(): readonly Decision[] {
     return [this];
