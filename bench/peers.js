@@ -5,7 +5,7 @@ import LocalStore from '@fastify/rate-limit/store/LocalStore.js';
 import { MemoryStore } from 'express-rate-limit';
 import { RateLimiter } from 'limiter';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import { createLimiter, createMemoryStore, tokenBucket } from '../dist/index.js';
+import { createDecisionBuffer, createLimiter, createMemoryStore, tokenBucket } from '../dist/index.js';
 
 const HUGE = 1e9;
 
@@ -17,7 +17,8 @@ export const sink = { value: 0 };
 const HOUR_MS = 3_600_000;
 
 /** Rate (per hour) and capacity of the token bucket or window used on each path. */
-const params = (path) => (path === 'allowed' ? { perHour: HUGE, capacity: HUGE } : { perHour: 1, capacity: 1 });
+const params = (path) =>
+  path === 'allowed' ? { perHour: HUGE, capacity: HUGE } : { perHour: 1, capacity: 1 };
 
 /** The practical floor: the smallest correct keyed token bucket one could write by hand. */
 function floor(path) {
@@ -54,6 +55,23 @@ function sluice(path, maxKeys = 2_000_000) {
     async: false,
     call(key) {
       const d = limiter.consumeSync(key);
+      sink.value += d.remaining + d.resetAfterMs + d.retryAfterMs;
+      return d.allowed;
+    },
+  };
+}
+
+function sluiceInto(path, maxKeys = 2_000_000) {
+  const { perHour, capacity } = params(path);
+  const limiter = createLimiter({
+    limits: tokenBucket({ rate: perHour, per: '1h', burst: capacity }),
+    store: createMemoryStore({ maxKeys }),
+  });
+  const buffer = createDecisionBuffer();
+  return {
+    async: false,
+    call(key) {
+      const d = limiter.consumeInto(key, buffer);
       sink.value += d.remaining + d.resetAfterMs + d.retryAfterMs;
       return d.allowed;
     },
@@ -146,9 +164,13 @@ function limiterPackage(path) {
   };
 }
 
-/** name → factory. `role` is 'sluice', 'floor' or 'peer'. */
+/**
+ * name → factory. Roles: 'sluice' (the zero-allocation path, held to the targets), 'sluice-sync' and
+ * 'sluice-async' (the allocating and the promise paths, reported), 'floor', 'peer'.
+ */
 export const IMPLEMENTATIONS = [
-  { name: 'sluice (consumeSync)', role: 'sluice', make: sluice },
+  { name: 'sluice (consumeInto)', role: 'sluice', make: sluiceInto },
+  { name: 'sluice (consumeSync)', role: 'sluice-sync', make: sluice },
   { name: 'sluice (await consume)', role: 'sluice-async', make: sluiceAsync },
   { name: 'hand-written Map floor', role: 'floor', make: floor },
   { name: '@fastify/rate-limit LocalStore', role: 'peer', make: fastifyLocal },

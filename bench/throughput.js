@@ -25,7 +25,12 @@ const loops = new Map();
 function loopFor(impl, scenario, async) {
   const id = `${impl.name}/${scenario.name}`;
   if (!loops.has(id)) {
-    loops.set(id, async ? new AsyncFunction('call', 'keys', 'ops', ASYNC_LOOP) : new Function('call', 'keys', 'ops', SYNC_LOOP));
+    loops.set(
+      id,
+      async
+        ? new AsyncFunction('call', 'keys', 'ops', ASYNC_LOOP)
+        : new Function('call', 'keys', 'ops', SYNC_LOOP),
+    );
   }
   return loops.get(id);
 }
@@ -41,11 +46,18 @@ async function measure(impl, scenario, ops) {
   const ns = Number(process.hrtime.bigint() - start);
   // A benchmark that measures nothing is a defect: each path must really allow, or really deny.
   const expected = scenario.path === 'allowed' ? ops : 0;
-  if (allowed !== expected) throw new Error(`${impl.name} on "${scenario.name}": ${allowed} of ${ops} allowed`);
+  if (allowed !== expected)
+    throw new Error(`${impl.name} on "${scenario.name}": ${allowed} of ${ops} allowed`);
   return (ops / ns) * 1e9;
 }
 
-export async function runThroughput({ rounds, ops, log, implementations = IMPLEMENTATIONS, scenarios = SCENARIOS }) {
+export async function runThroughput({
+  rounds,
+  ops,
+  log,
+  implementations = IMPLEMENTATIONS,
+  scenarios = SCENARIOS,
+}) {
   const results = new Map(); // scenario → impl → [ops/s per round]
   for (const scenario of scenarios) {
     const perImpl = new Map(implementations.map((impl) => [impl.name, []]));

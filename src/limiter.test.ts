@@ -163,3 +163,33 @@ describe('limit definitions', () => {
     expect(slidingWindow({ limit: 200, window: '10s', name: 'data-sources' }).name).toBe('data-sources');
   });
 });
+
+describe('consumeInto: the zero-allocation path', () => {
+  it('fills and returns the lent buffer, with the same figures as consumeSync', async () => {
+    const { createDecisionBuffer } = await import('./core/decision.js');
+    const clock = createManualClock(T0);
+    const a = createLimiter({ limits: tokenBucket({ rate: 1, per: '1s', burst: 2 }), clock: clock.now });
+    const b = createLimiter({ limits: tokenBucket({ rate: 1, per: '1s', burst: 2 }), clock: clock.now });
+    const buffer = createDecisionBuffer();
+    for (let i = 0; i < 4; i++) {
+      const filled = a.consumeInto('k', buffer);
+      expect(filled).toBe(buffer);
+      expect(filled.decisions).toEqual([buffer]);
+      expect(JSON.parse(JSON.stringify(filled))).toEqual(JSON.parse(JSON.stringify(b.consumeSync('k'))));
+    }
+    expect(buffer).toMatchObject({ allowed: false, retryAfterMs: 1000 });
+  });
+
+  it('lists every limit’s decision when the limiter has several', async () => {
+    const { createDecisionBuffer } = await import('./core/decision.js');
+    const limiter = createLimiter({
+      limits: [fixedWindow({ limit: 1, window: '1m' }), fixedWindow({ limit: 5, window: '1h' })],
+    });
+    const buffer = createDecisionBuffer();
+    limiter.consumeInto('k', buffer);
+    expect(buffer.decisions.map((d) => d.remaining)).toEqual([0, 4]);
+    limiter.consumeInto('k', buffer);
+    expect(buffer).toMatchObject({ allowed: false, remaining: 0 });
+    expect(buffer.decisions.map((d) => d.allowed)).toEqual([false, true]);
+  });
+});

@@ -1,5 +1,5 @@
 import type { Clock } from './core/clock.js';
-import { type Outcome, single } from './core/decision.js';
+import { type DecisionBuffer, fillOutcome, type Outcome } from './core/decision.js';
 import { type Duration, parsePositiveDuration } from './core/duration.js';
 import { ConfigError } from './core/errors.js';
 import { type Limit, withId } from './core/limits.js';
@@ -78,6 +78,11 @@ export interface Limiter {
 export interface SyncLimiter extends Limiter {
   readonly store: MemoryStore;
   consumeSync(key: string, options?: ConsumeOptions): Outcome;
+  /**
+   * `consumeSync` without allocating: the outcome is written into `buffer` (see `createDecisionBuffer`) and
+   * returned. With a single limit nothing at all is allocated per decision.
+   */
+  consumeInto(key: string, buffer: DecisionBuffer, options?: ConsumeOptions): DecisionBuffer;
   peekSync(key: string, options?: ConsumeOptions): Outcome;
   resetSync(key: string): void;
   acquireSync(key: string): AcquireResult;
@@ -170,17 +175,23 @@ function withSyncPath(
 ): SyncLimiter {
   const clock = explicitClock ?? fast.clock;
   const only = limiter.limits.length === 1 ? fast.table(limiter.limits[0]!) : undefined;
+  const costOf = (opts?: ConsumeOptions) => (opts === undefined ? 1 : validCost(opts.cost ?? 1));
   const consumeSync =
     only === undefined
-      ? (key: string, opts?: ConsumeOptions) =>
-          store.consumeSync(checksFor(key, validCost(opts?.cost ?? 1)), clock())
-      : (key: string, opts?: ConsumeOptions) =>
-          single(fast.consumeOne(only, key, opts === undefined ? 1 : validCost(opts.cost ?? 1), clock()));
+      ? (key: string, opts?: ConsumeOptions) => store.consumeSync(checksFor(key, costOf(opts)), clock())
+      : (key: string, opts?: ConsumeOptions) => fast.consumeOne(only, key, costOf(opts), clock());
+  const consumeInto =
+    only === undefined
+      ? (key: string, buffer: DecisionBuffer, opts?: ConsumeOptions) =>
+          fillOutcome(buffer, store.consumeSync(checksFor(key, costOf(opts)), clock())) as DecisionBuffer
+      : (key: string, buffer: DecisionBuffer, opts?: ConsumeOptions) =>
+          fast.consumeOne(only, key, costOf(opts), clock(), buffer) as DecisionBuffer;
   return {
     ...limiter,
     store,
     consume: async (key, opts) => consumeSync(key, opts),
     consumeSync,
+    consumeInto,
     peekSync: (key, opts) => store.peekSync(checksFor(key, validCost(opts?.cost ?? 1)), clock()),
     resetSync: (key) => store.resetSync(key, limiter.limits),
     acquireSync: (key) => {

@@ -25,7 +25,13 @@ export interface DemoOptions {
  * ```
  */
 export async function runDemo(options: DemoOptions = {}): Promise<number> {
-  const { requests = 30, intervalMs = 100, print = console.log, clock = systemClock, sleep = systemSleep } = options;
+  const {
+    requests = 30,
+    intervalMs = 100,
+    print = console.log,
+    clock = systemClock,
+    sleep = systemSleep,
+  } = options;
   const limits = [tokenBucket({ rate: 5, per: '1s', burst: 5 }), fixedWindow({ limit: 12, window: '10s' })];
   const limiter = createLimiter({ limits, clock });
   print(`sluice demo: one key, limits ${limits.map((l) => l.name).join(' and ')} checked atomically,`);

@@ -21,14 +21,19 @@ Options:
  * process.exitCode = await main(['demo', '--requests', '10']);
  * ```
  */
-export async function main(argv: readonly string[], print: (line: string) => void = console.log): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  print: (line: string) => void = console.log,
+): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
     print(HELP);
     return command === undefined ? 1 : 0;
   }
   if (command === '-v' || command === '--version') {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
     print(pkg.version);
     return 0;
   }
@@ -45,13 +50,18 @@ export async function main(argv: readonly string[], print: (line: string) => voi
   return 2;
 }
 
-function parseFlags(args: readonly string[], known: readonly string[]): { requests?: number; intervalMs?: number } | string {
+function parseFlags(
+  args: readonly string[],
+  known: readonly string[],
+): { requests?: number; intervalMs?: number } | string {
   const out: { requests?: number; intervalMs?: number } = {};
   for (let i = 0; i < args.length; i += 2) {
     const name = args[i]?.replace(/^--/, '');
     const value = Number(args[i + 1]);
-    if (name === undefined || !known.includes(name)) return `Unknown option \`${args[i]}\`; expected --requests or --interval`;
-    if (!Number.isInteger(value) || value < 1) return `Expected \`--${name}\` to be an integer ≥ 1, got \`${args[i + 1]}\``;
+    if (name === undefined || !known.includes(name))
+      return `Unknown option \`${args[i]}\`; expected --requests or --interval`;
+    if (!Number.isInteger(value) || value < 1)
+      return `Expected \`--${name}\` to be an integer ≥ 1, got \`${args[i + 1]}\``;
     if (name === 'requests') out.requests = value;
     else out.intervalMs = value;
   }

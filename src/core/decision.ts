@@ -40,28 +40,106 @@ export interface Outcome extends Decision {
 
 /**
  * The one class of every decision (one hidden class for V8). A decision is also the {@link Outcome} of a
- * request that had a single check: its `decisions` getter lists just itself, so the single-limit fast path
- * allocates one object per decision.
+ * request that had a single check: `decisions` then lists just itself, so the single-limit path allocates
+ * one object per decision — or none, when the caller lends a {@link DecisionBuffer}.
  */
 class DecisionRecord implements Outcome {
   // `declare`: no class-field initialisers, so each field is written once, with its number representation.
-  declare readonly allowed: boolean;
-  declare readonly limit: number;
-  declare readonly remaining: number;
-  declare readonly resetAfterMs: number;
-  declare readonly retryAfterMs: number;
+  declare allowed: boolean;
+  declare limit: number;
+  declare remaining: number;
+  declare resetAfterMs: number;
+  declare retryAfterMs: number;
+  /** Per-limit decisions when this record holds a combined outcome; otherwise the record is its own. */
+  declare list: readonly Decision[] | undefined;
 
-  constructor(allowed: boolean, limit: number, remaining: number, resetAfterMs: number, retryAfterMs: number) {
+  constructor(
+    allowed: boolean,
+    limit: number,
+    remaining: number,
+    resetAfterMs: number,
+    retryAfterMs: number,
+  ) {
     this.allowed = allowed;
     this.limit = limit;
     this.remaining = remaining;
     this.resetAfterMs = resetAfterMs;
     this.retryAfterMs = retryAfterMs;
+    this.list = undefined;
   }
 
   get decisions(): readonly Decision[] {
-    return [this];
+    return this.list ?? [this];
   }
+
+  toJSON() {
+    const { allowed, limit, remaining, resetAfterMs, retryAfterMs } = this;
+    return { allowed, limit, remaining, resetAfterMs, retryAfterMs };
+  }
+}
+
+/**
+ * A reusable decision that sluice fills in place: pass it to `consumeInto` to decide without allocating.
+ * Its fields are valid until the next call that reuses it. Make one with {@link createDecisionBuffer}.
+ */
+export interface DecisionBuffer extends Outcome {
+  /** Brand: only {@link createDecisionBuffer} makes buffers. */
+  readonly [bufferBrand]: true;
+}
+declare const bufferBrand: unique symbol;
+
+/**
+ * Creates a {@link DecisionBuffer} for `limiter.consumeInto`, the zero-allocation path. Reuse one buffer
+ * per synchronous call site; read its fields before the next call.
+ *
+ * @example
+ * ```ts
+ * const buffer = createDecisionBuffer();
+ * function onRequest(key: string) {
+ *   const outcome = limiter.consumeInto(key, buffer);
+ *   return outcome.allowed ? 200 : 429;
+ * }
+ * ```
+ */
+export function createDecisionBuffer(): DecisionBuffer {
+  return new DecisionRecord(false, 0, 0, 0, 0) as unknown as DecisionBuffer;
+}
+
+/**
+ * Writes a decision into `out` (a buffer lent by the caller), or into a new record when `out` is undefined,
+ * and returns it. Kernels decide through this one function.
+ */
+export function fill(
+  out: Outcome | undefined,
+  allowed: boolean,
+  limit: number,
+  remaining: number,
+  resetAfterMs: number,
+  retryAfterMs: number,
+): Outcome {
+  if (out === undefined) return new DecisionRecord(allowed, limit, remaining, resetAfterMs, retryAfterMs);
+  const record = out as DecisionRecord;
+  record.allowed = allowed;
+  record.limit = limit;
+  record.remaining = remaining;
+  record.resetAfterMs = resetAfterMs;
+  record.retryAfterMs = retryAfterMs;
+  record.list = undefined;
+  return record;
+}
+
+/** Copies a combined outcome into a lent buffer. */
+export function fillOutcome(out: Outcome, outcome: Outcome): Outcome {
+  const record = fill(
+    out,
+    outcome.allowed,
+    outcome.limit,
+    outcome.remaining,
+    outcome.resetAfterMs,
+    outcome.retryAfterMs,
+  );
+  (record as DecisionRecord).list = outcome.decisions;
+  return record;
 }
 
 /**
@@ -115,9 +193,4 @@ export function combine(decisions: readonly Decision[]): Outcome {
     retryAfterMs: allowed ? 0 : binding.retryAfterMs,
     decisions,
   };
-}
-
-/** The outcome of a single check: the decision itself (see {@link DecisionRecord}). */
-export function single(d: Decision): Outcome {
-  return d as DecisionRecord;
 }

@@ -20,7 +20,14 @@ export {
   systemClock,
   systemSleep,
 } from './clock.js';
-export { combine, type Decision, decision, type Outcome } from './decision.js';
+export {
+  combine,
+  createDecisionBuffer,
+  type Decision,
+  type DecisionBuffer,
+  decision,
+  type Outcome,
+} from './decision.js';
 export { type Duration, formatDuration, parseDuration, parsePositiveDuration } from './duration.js';
 export { ConfigError, RateLimitedError, SluiceError, StoreError } from './errors.js';
 export {

@@ -1,4 +1,4 @@
-import type { Decision } from '../core/decision.js';
+import type { Outcome } from '../core/decision.js';
 import type { Limit } from '../core/limits.js';
 
 /** The symbol under which a synchronous store exposes its fast path to `createLimiter`. Never re-exported. */
@@ -13,5 +13,5 @@ export interface TableHandle {
 export interface FastPath {
   readonly clock: () => number;
   table(limit: Limit): TableHandle;
-  consumeOne(table: TableHandle, key: string, cost: number, nowMs: number): Decision;
+  consumeOne(table: TableHandle, key: string, cost: number, nowMs: number, out?: Outcome): Outcome;
 }

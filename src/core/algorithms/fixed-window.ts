@@ -1,4 +1,4 @@
-import { type Decision, decision } from '../decision.js';
+import { fill, type Outcome } from '../decision.js';
 import type { FixedWindowLimit } from '../limits.js';
 import { ceilMs, EPS, type Kernel, wholeRemaining } from './kernel.js';
 
@@ -16,7 +16,7 @@ export function windowIndex(nowMs: number, windowMs: number): number {
 /** Fixed window on two cells: `[window index, count]`. */
 export const fixedWindowKernel: Kernel<FixedWindowLimit> = {
   width: 2,
-  step(limit, cells, at, nowMs, cost): Decision {
+  step(limit, cells, at, nowMs, cost, out): Outcome {
     const index = windowIndex(nowMs, limit.windowMs);
     const count = cells[at] === index ? cells[at + 1]! : 0;
     const resetAfterMs = ceilMs(limit.windowMs - (nowMs % limit.windowMs));
@@ -25,7 +25,8 @@ export const fixedWindowKernel: Kernel<FixedWindowLimit> = {
         cells[at] = index;
         cells[at + 1] = count + cost;
       }
-      return decision(
+      return fill(
+        out,
         true,
         limit.limit,
         wholeRemaining(limit.limit - count - cost, limit.limit),
@@ -34,7 +35,8 @@ export const fixedWindowKernel: Kernel<FixedWindowLimit> = {
       );
     }
     const retry = cost > limit.limit + EPS ? Number.POSITIVE_INFINITY : Math.max(1, resetAfterMs);
-    return decision(
+    return fill(
+      out,
       false,
       limit.limit,
       wholeRemaining(limit.limit - count, limit.limit),

@@ -1,4 +1,4 @@
-import { type Decision, decision } from '../decision.js';
+import { fill, type Outcome } from '../decision.js';
 import type { SlidingWindowLimit } from '../limits.js';
 import { windowIndex } from './fixed-window.js';
 import { ceilMs, EPS, type Kernel, settleRetry, wholeRemaining } from './kernel.js';
@@ -42,7 +42,7 @@ function resetAfter(windowMs: number, count: number): number {
 /** Sliding window counter on three cells: `[window index, count, previous window's count]`. */
 export const slidingWindowKernel: Kernel<SlidingWindowLimit> = {
   width: 3,
-  step(limit, cells, at, nowMs, cost): Decision {
+  step(limit, cells, at, nowMs, cost, out): Outcome {
     const W = limit.windowMs;
     const estimate = load(limit, cells, at, nowMs);
     if (estimate + cost <= limit.limit + EPS) {
@@ -52,7 +52,8 @@ export const slidingWindowKernel: Kernel<SlidingWindowLimit> = {
         cells[at + 1] = after;
         cells[at + 2] = previous;
       }
-      return decision(
+      return fill(
+        out,
         true,
         limit.limit,
         wholeRemaining(limit.limit - estimate - cost, limit.limit),
@@ -63,7 +64,7 @@ export const slidingWindowKernel: Kernel<SlidingWindowLimit> = {
     const reset = resetAfter(W, current);
     const remaining = wholeRemaining(limit.limit - estimate, limit.limit);
     if (cost > limit.limit + EPS)
-      return decision(false, limit.limit, remaining, reset, Number.POSITIVE_INFINITY);
+      return fill(out, false, limit.limit, remaining, reset, Number.POSITIVE_INFINITY);
     // Earliest time the estimate has decayed enough: within this window if the current count leaves room,
     // otherwise in the next one, where the current count becomes the decaying previous one.
     const room = limit.limit + EPS - cost - current;
@@ -71,7 +72,8 @@ export const slidingWindowKernel: Kernel<SlidingWindowLimit> = {
       room >= 0
         ? W * (1 - room / previous) - elapsed
         : W - elapsed + W * (1 - (limit.limit + EPS - cost) / current);
-    return decision(
+    return fill(
+      out,
       false,
       limit.limit,
       remaining,

@@ -1,4 +1,4 @@
-import { type Decision, decision } from '../decision.js';
+import { fill, type Outcome } from '../decision.js';
 import type { TokenBucketLimit } from '../limits.js';
 import { ceilMs, EPS, FLOAT_ERROR, type Kernel, settleRetry, wholeRemaining } from './kernel.js';
 
@@ -30,15 +30,17 @@ function fits(limit: TokenBucketLimit, tat: number, atMs: number, cost: number):
 export const tokenBucketKernel: Kernel<TokenBucketLimit> = {
   width: 1,
   // Kept small so that the JIT inlines it into the store; the denied path lives in `deny`.
-  step(limit, cells, at, nowMs, cost): Decision {
+  step(limit, cells, at, nowMs, cost, out): Outcome {
     const n = nowMs * limit.tokensPerMs;
     const tat = cells[at]!;
     const base = Math.max(tat, n);
     const outstanding = base - n + cost;
-    if (outstanding > limit.burst + EPS) return deny(limit, cells, at, nowMs, cost, n, base, outstanding);
+    if (outstanding > limit.burst + EPS)
+      return deny(limit, cells, at, nowMs, cost, n, base, outstanding, out);
     if (cost > 0) cells[at] = base + cost;
     const tolerance = n * FLOAT_ERROR + EPS; // in tokens; × intervalMs in ms
-    return decision(
+    return fill(
+      out,
       true,
       limit.burst,
       wholeRemaining(limit.burst - outstanding, limit.burst, tolerance),
@@ -64,7 +66,8 @@ function deny(
   n: number,
   base: number,
   outstanding: number,
-): Decision {
+  out: Outcome | undefined,
+): Outcome {
   let retry = Number.POSITIVE_INFINITY;
   if (cost <= limit.burst + EPS) {
     // The analytic wait, taken from below its float error bound: the request is then surely denied one
@@ -77,7 +80,8 @@ function deny(
     }
   }
   const tolerance = n * FLOAT_ERROR + EPS;
-  return decision(
+  return fill(
+    out,
     false,
     limit.burst,
     wholeRemaining(limit.burst - (base - n), limit.burst, tolerance),

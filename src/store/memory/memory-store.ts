@@ -1,5 +1,5 @@
 import type { Clock } from '../../core/clock.js';
-import { combine, type Decision, type Outcome, single } from '../../core/decision.js';
+import { combine, type Decision, type Outcome } from '../../core/decision.js';
 import type { Limit } from '../../core/limits.js';
 import {
   integerAtLeast,
@@ -122,7 +122,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   };
 
   /** Decides without writing anything: the kernel runs on a copy of the cells. */
-  const evaluate = (table: Table, key: string, cost: number, nowMs: number): Decision => {
+  const evaluate = (table: Table, key: string, cost: number, nowMs: number, out?: Outcome): Outcome => {
     const slot = table.slots.get(key);
     scratch[0] = 0;
     scratch[1] = 0;
@@ -130,14 +130,18 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     if (slot !== undefined) {
       for (let c = 0; c < table.width; c++) scratch[c] = table.cells[slot * table.width + c]!;
     }
-    return table.kernel.step(table.limit, scratch, 0, nowMs, cost);
+    return table.kernel.step(table.limit, scratch, 0, nowMs, cost, out);
   };
 
-  const consumeOne = (table: Table, key: string, cost: number, nowMs: number): Decision => {
-    const slot = table.slots.get(key);
-    if (slot !== undefined)
-      return table.kernel.step(table.limit, table.cells, slot * table.width, nowMs, cost);
-    const decision = evaluate(table, key, cost, nowMs);
+  const consumeOne = (table: Table, key: string, cost: number, nowMs: number, out?: Outcome): Outcome => {
+    // A key hammered in a row (one client bursting, an abuser retrying) skips the Map lookup.
+    const slot = key === table.lastKey ? table.lastSlot : table.slots.get(key);
+    if (slot !== undefined) {
+      table.lastKey = key;
+      table.lastSlot = slot;
+      return table.kernel.step(table.limit, table.cells, slot * table.width, nowMs, cost, out);
+    }
+    const decision = evaluate(table, key, cost, nowMs, out);
     if (decision.allowed && cost > 0) {
       reserve(1, nowMs);
       const at = insert(table, key);
@@ -206,7 +210,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   const consumeSync = (checks: readonly Check[], nowMs = clock()): Outcome => {
     if (checks.length === 1) {
       const check = checks[0]!;
-      return single(consumeOne(tableFor(check.limit), check.key, validCost(check.cost ?? 1), nowMs));
+      return consumeOne(tableFor(check.limit), check.key, validCost(check.cost ?? 1), nowMs);
     }
     return consumeMany(checks, nowMs);
   };

@@ -16,6 +16,9 @@ export interface Table {
   readonly free: number[];
   /** Next never-used slot. */
   next: number;
+  /** The key decided last and its slot: a cache that spares the Map lookup for a key hit repeatedly. */
+  lastKey: string | undefined;
+  lastSlot: number | undefined;
 }
 
 export function createTable(limit: Limit): Table {
@@ -28,6 +31,8 @@ export function createTable(limit: Limit): Table {
     cells: new Float64Array(kernel.width * 64),
     free: [],
     next: 0,
+    lastKey: undefined,
+    lastSlot: undefined,
   };
 }
 
@@ -49,6 +54,7 @@ export function insert(table: Table, key: string): number {
 /** Forgets `key`: its cells are zeroed and its slot reused later. */
 export function remove(table: Table, key: string, slot: number): void {
   table.slots.delete(key);
+  if (table.lastKey === key) table.lastKey = undefined;
   table.cells.fill(0, slot * table.width, (slot + 1) * table.width);
   table.free.push(slot);
 }
