@@ -20,8 +20,7 @@ const rounds = option('rounds', 7);
 // --scenario text: scenarios whose name contains text. For quick comparisons while developing.
 const only = text('only')?.split(',');
 const implementations = IMPLEMENTATIONS.filter(
-  (i) =>
-    only === undefined || i.role === 'floor' || i.role === 'sluice' || only.some((o) => i.name.includes(o)),
+  (i) => only === undefined || i.role !== 'peer' || only.some((o) => i.name.includes(o)),
 );
 const scenarios = SCENARIOS.filter(
   (s) => text('scenario') === undefined || s.name.includes(text('scenario')),

@@ -1,5 +1,5 @@
 import type { Clock } from './core/clock.js';
-import { type DecisionBuffer, fillOutcome, type Outcome } from './core/decision.js';
+import { blank, type DecisionBuffer, fillOutcome, type Outcome } from './core/decision.js';
 import { type Duration, parsePositiveDuration } from './core/duration.js';
 import { ConfigError } from './core/errors.js';
 import { type Limit, withId } from './core/limits.js';
@@ -179,7 +179,7 @@ function withSyncPath(
   const consumeSync =
     only === undefined
       ? (key: string, opts?: ConsumeOptions) => store.consumeSync(checksFor(key, costOf(opts)), clock())
-      : (key: string, opts?: ConsumeOptions) => fast.consumeOne(only, key, costOf(opts), clock());
+      : (key: string, opts?: ConsumeOptions) => fast.consumeOne(only, key, costOf(opts), clock(), blank());
   const consumeInto =
     only === undefined
       ? (key: string, buffer: DecisionBuffer, opts?: ConsumeOptions) =>

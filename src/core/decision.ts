@@ -106,18 +106,22 @@ export function createDecisionBuffer(): DecisionBuffer {
 }
 
 /**
- * Writes a decision into `out` (a buffer lent by the caller), or into a new record when `out` is undefined,
- * and returns it. Kernels decide through this one function.
+ * A fresh, blank record for a kernel to fill. Allocating first and always filling in place keeps the
+ * kernels' code on one path, whether the record is new or a caller's {@link DecisionBuffer}.
  */
+export function blank(): Outcome {
+  return new DecisionRecord(false, 0, 0, 0, 0);
+}
+
+/** Writes a decision into `out` and returns it. Kernels decide through this one function. */
 export function fill(
-  out: Outcome | undefined,
+  out: Outcome,
   allowed: boolean,
   limit: number,
   remaining: number,
   resetAfterMs: number,
   retryAfterMs: number,
 ): Outcome {
-  if (out === undefined) return new DecisionRecord(allowed, limit, remaining, resetAfterMs, retryAfterMs);
   const record = out as DecisionRecord;
   record.allowed = allowed;
   record.limit = limit;

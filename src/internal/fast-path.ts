@@ -13,5 +13,5 @@ export interface TableHandle {
 export interface FastPath {
   readonly clock: () => number;
   table(limit: Limit): TableHandle;
-  consumeOne(table: TableHandle, key: string, cost: number, nowMs: number, out?: Outcome): Outcome;
+  consumeOne(table: TableHandle, key: string, cost: number, nowMs: number, out: Outcome): Outcome;
 }

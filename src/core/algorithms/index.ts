@@ -1,4 +1,4 @@
-import type { Decision } from '../decision.js';
+import { blank, type Decision } from '../decision.js';
 import type { FixedWindowLimit, Limit, SlidingWindowLimit, TokenBucketLimit } from '../limits.js';
 import { type FixedWindowState, fixedWindowKernel } from './fixed-window.js';
 import type { Kernel } from './kernel.js';
@@ -80,7 +80,7 @@ export function step<L extends Limit>(
   cost: number,
 ): Step<StateOf[L['kind']]> {
   const cells = toCells(state);
-  const decision = kernelOf(limit).step(limit, cells, 0, nowMs, cost);
+  const decision = kernelOf(limit).step(limit, cells, 0, nowMs, cost, blank());
   if (!decision.allowed || cost === 0) return { state, decision };
   return { state: fromCells(limit.kind, cells) as StateOf[L['kind']], decision };
 }

@@ -11,10 +11,10 @@ export interface Kernel<L extends Limit = Limit> {
   /** Number of float64 cells of state per key. */
   readonly width: number;
   /**
-   * Decides a request of `cost` at `nowMs`; writes the new state into the cells only when allowed. The
-   * decision is written into `out` when given (no allocation), else into a new record.
+   * Decides a request of `cost` at `nowMs`; writes the new state into the cells only when allowed, and
+   * the decision into `out` (a blank record or a caller's buffer), which it returns.
    */
-  step(limit: L, cells: Float64Array, at: number, nowMs: number, cost: number, out?: Outcome): Outcome;
+  step(limit: L, cells: Float64Array, at: number, nowMs: number, cost: number, out: Outcome): Outcome;
   /** Whether a request of `cost` would be allowed at `atMs`, from the state in the cells. */
   admits(limit: L, cells: Float64Array, at: number, atMs: number, cost: number): boolean;
   /** The time (ms) from which the state in the cells is equivalent to no state at all. */

@@ -66,7 +66,7 @@ function deny(
   n: number,
   base: number,
   outstanding: number,
-  out: Outcome | undefined,
+  out: Outcome,
 ): Outcome {
   let retry = Number.POSITIVE_INFINITY;
   if (cost <= limit.burst + EPS) {

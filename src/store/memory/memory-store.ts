@@ -1,5 +1,5 @@
 import type { Clock } from '../../core/clock.js';
-import { combine, type Decision, type Outcome } from '../../core/decision.js';
+import { blank, combine, type Decision, type Outcome } from '../../core/decision.js';
 import type { Limit } from '../../core/limits.js';
 import {
   integerAtLeast,
@@ -122,7 +122,13 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   };
 
   /** Decides without writing anything: the kernel runs on a copy of the cells. */
-  const evaluate = (table: Table, key: string, cost: number, nowMs: number, out?: Outcome): Outcome => {
+  const evaluate = (
+    table: Table,
+    key: string,
+    cost: number,
+    nowMs: number,
+    out: Outcome = blank(),
+  ): Outcome => {
     const slot = table.slots.get(key);
     scratch[0] = 0;
     scratch[1] = 0;
@@ -133,7 +139,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     return table.kernel.step(table.limit, scratch, 0, nowMs, cost, out);
   };
 
-  const consumeOne = (table: Table, key: string, cost: number, nowMs: number, out?: Outcome): Outcome => {
+  const consumeOne = (table: Table, key: string, cost: number, nowMs: number, out: Outcome): Outcome => {
     // A key hammered in a row (one client bursting, an abuser retrying) skips the Map lookup.
     const slot = key === table.lastKey ? table.lastSlot : table.slots.get(key);
     if (slot !== undefined) {
@@ -183,7 +189,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       }
       const at = slot * table.width;
       for (let c = 0; c < table.width; c++) undo[i * 4 + c] = table.cells[at + c]!;
-      decisions[i] = table.kernel.step(table.limit, table.cells, at, nowMs, cost);
+      decisions[i] = table.kernel.step(table.limit, table.cells, at, nowMs, cost, blank());
       if (!decisions[i]!.allowed) allowed = false;
     }
     if (!allowed) {
@@ -210,7 +216,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   const consumeSync = (checks: readonly Check[], nowMs = clock()): Outcome => {
     if (checks.length === 1) {
       const check = checks[0]!;
-      return consumeOne(tableFor(check.limit), check.key, validCost(check.cost ?? 1), nowMs);
+      return consumeOne(tableFor(check.limit), check.key, validCost(check.cost ?? 1), nowMs, blank());
     }
     return consumeMany(checks, nowMs);
   };
