@@ -15,7 +15,18 @@ import { FAST_PATH, type FastPath } from './internal/fast-path.js';
 import { createMemoryStore, type MemoryStore } from './store/memory/memory-store.js';
 import type { AcquireResult, Check, Lease, Store } from './store/types.js';
 
-/** Options of {@link createLimiter}. */
+/**
+ * Options of {@link createLimiter}.
+ *
+ * @example
+ * ```ts
+ * const options: LimiterOptions = {
+ *   limits: [tokenBucket({ rate: 10, burst: 60 })],
+ *   prefix: 'merchant-api',
+ *   concurrency: { max: 5, ttl: '30s' },
+ * };
+ * ```
+ */
 export interface LimiterOptions<S extends Store = Store> {
   /**
    * The limits every key must satisfy; all are checked in one atomic store call.
@@ -48,13 +59,28 @@ export interface LimiterOptions<S extends Store = Store> {
   };
 }
 
-/** Options of one call. */
+/**
+ * Options of one call.
+ *
+ * @example
+ * ```ts
+ * await limiter.consume('user-42', { cost: 5 }); // a batch write worth five requests
+ * ```
+ */
 export interface ConsumeOptions {
   /** Units of budget the request takes (≥ 0, fractional allowed; 0 only looks). @default 1 */
   cost?: number;
 }
 
-/** A limiter over any store. Made by {@link createLimiter}. */
+/**
+ * A limiter over any store. Made by {@link createLimiter}.
+ *
+ * @example
+ * ```ts
+ * const limiter: Limiter = createLimiter({ limits: fixedWindow({ limit: 50, window: '10s' }), store });
+ * const { allowed, retryAfterMs } = await limiter.consume('tenant-7');
+ * ```
+ */
 export interface Limiter {
   /** This limiter's namespace in the store. */
   readonly prefix: string;
@@ -74,7 +100,15 @@ export interface Limiter {
   release(lease: Lease): Promise<boolean>;
 }
 
-/** A limiter over the memory store, with synchronous twins: no `await` per decision. */
+/**
+ * A limiter over the memory store, with synchronous twins: no `await` per decision.
+ *
+ * @example
+ * ```ts
+ * const limiter: SyncLimiter = createLimiter({ limits: tokenBucket({ rate: 5 }) });
+ * if (!limiter.consumeSync(ip).allowed) return tooManyRequests();
+ * ```
+ */
 export interface SyncLimiter extends Limiter {
   readonly store: MemoryStore;
   consumeSync(key: string, options?: ConsumeOptions): Outcome;

@@ -59,7 +59,16 @@ export const systemSleep: Sleep = (ms, signal) =>
     arm();
   });
 
-/** A clock that moves only when told to, with a matching sleep. Made by {@link createManualClock}. */
+/**
+ * A clock that moves only when told to, with a matching sleep. Made by {@link createManualClock}.
+ *
+ * @example
+ * ```ts
+ * const clock: ManualClock = createManualClock(0);
+ * const woken = clock.sleep(500);
+ * clock.advance(500); // `woken` resolves
+ * ```
+ */
 export interface ManualClock {
   /** The current time; pass it (`clock.now`) wherever a {@link Clock} is expected. */
   readonly now: Clock;

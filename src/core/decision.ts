@@ -81,6 +81,12 @@ class DecisionRecord implements Outcome {
 /**
  * A reusable decision that sluice fills in place: pass it to `consumeInto` to decide without allocating.
  * Its fields are valid until the next call that reuses it. Make one with {@link createDecisionBuffer}.
+ *
+ * @example
+ * ```ts
+ * const buffer: DecisionBuffer = createDecisionBuffer();
+ * limiter.consumeInto('k', buffer).remaining;
+ * ```
  */
 export interface DecisionBuffer extends Outcome {
   /** Brand: only {@link createDecisionBuffer} makes buffers. */

@@ -3,6 +3,11 @@ import { fail } from '../internal/describe.js';
 /**
  * A duration: milliseconds as a number, or a string of one or more `<number><unit>` parts
  * (`"250ms"`, `"10s"`, `"5m"`, `"1h"`, `"1d"`, `"1m30s"`, `"1.5s"`).
+ *
+ * @example
+ * ```ts
+ * const window: Duration = '10s'; // same as 10_000
+ * ```
  */
 export type Duration = number | string;
 

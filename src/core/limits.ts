@@ -17,7 +17,15 @@ interface LimitBase {
   readonly key: string;
 }
 
-/** A token bucket (GCRA), made by {@link tokenBucket}. */
+/**
+ * A token bucket (GCRA), made by {@link tokenBucket}.
+ *
+ * @example
+ * ```ts
+ * const limit: TokenBucketLimit = tokenBucket({ rate: 10, burst: 60 });
+ * limit.intervalMs; // 100
+ * ```
+ */
 export interface TokenBucketLimit extends LimitBase {
   readonly kind: 'tokenBucket';
   /** Tokens added per `perMs`. May be fractional. */
@@ -32,7 +40,15 @@ export interface TokenBucketLimit extends LimitBase {
   readonly tokensPerMs: number;
 }
 
-/** A fixed window counter aligned to the epoch, made by {@link fixedWindow}. */
+/**
+ * A fixed window counter aligned to the epoch, made by {@link fixedWindow}.
+ *
+ * @example
+ * ```ts
+ * const limit: FixedWindowLimit = fixedWindow({ limit: 50, window: '10s' });
+ * limit.windowMs; // 10000
+ * ```
+ */
 export interface FixedWindowLimit extends LimitBase {
   readonly kind: 'fixedWindow';
   /** Cost admitted per window. */
@@ -41,7 +57,14 @@ export interface FixedWindowLimit extends LimitBase {
   readonly windowMs: number;
 }
 
-/** A sliding window counter (two weighted fixed windows), made by {@link slidingWindow}. */
+/**
+ * A sliding window counter (two weighted fixed windows), made by {@link slidingWindow}.
+ *
+ * @example
+ * ```ts
+ * const limit: SlidingWindowLimit = slidingWindow({ limit: 20, window: '30s' });
+ * ```
+ */
 export interface SlidingWindowLimit extends LimitBase {
   readonly kind: 'slidingWindow';
   /** Cost admitted per window, as estimated by the weighted counter. */
@@ -50,10 +73,24 @@ export interface SlidingWindowLimit extends LimitBase {
   readonly windowMs: number;
 }
 
-/** Any rate limit definition. */
+/**
+ * Any rate limit definition.
+ *
+ * @example
+ * ```ts
+ * const limits: Limit[] = [tokenBucket({ rate: 5 }), fixedWindow({ limit: 1000, window: '1d' })];
+ * ```
+ */
 export type Limit = TokenBucketLimit | FixedWindowLimit | SlidingWindowLimit;
 
-/** Options of {@link tokenBucket}. */
+/**
+ * Options of {@link tokenBucket}.
+ *
+ * @example
+ * ```ts
+ * const options: TokenBucketOptions = { rate: 10, per: '1s', burst: 60, name: 'merchant' };
+ * ```
+ */
 export interface TokenBucketOptions {
   /**
    * Tokens added per `per`; fractional rates are allowed (`rate: 1, per: '5m'` is one per five minutes).
@@ -76,7 +113,14 @@ export interface TokenBucketOptions {
   name?: string;
 }
 
-/** Options of {@link fixedWindow} and {@link slidingWindow}. */
+/**
+ * Options of {@link fixedWindow} and {@link slidingWindow}.
+ *
+ * @example
+ * ```ts
+ * const options: WindowOptions = { limit: 200, window: '10s', name: 'data-sources' };
+ * ```
+ */
 export interface WindowOptions {
   /**
    * Cost admitted per window (requests, when each costs 1).
@@ -163,7 +207,14 @@ export function slidingWindow(options: WindowOptions): SlidingWindowLimit {
   );
 }
 
-/** The capacity a decision reports as `limit`: `burst` for a bucket, `limit` for a window. */
+/**
+ * The capacity a decision reports as `limit`: `burst` for a bucket, `limit` for a window.
+ *
+ * @example
+ * ```ts
+ * capacityOf(tokenBucket({ rate: 10, burst: 60 })); // 60
+ * ```
+ */
 export function capacityOf(limit: Limit): number {
   return limit.kind === 'tokenBucket' ? limit.burst : limit.limit;
 }

@@ -40,7 +40,15 @@ export interface Lease {
   readonly expiresAtMs: number;
 }
 
-/** The answer to `acquire`: a lease, or a denial; both say how many are in flight. */
+/**
+ * The answer to `acquire`: a lease, or a denial; both say how many are in flight.
+ *
+ * @example
+ * ```ts
+ * const result: AcquireResult = await store.acquire('api-user-9', 5, 60_000);
+ * if (!result.acquired) return reply(409, { inFlight: result.current, max: result.max });
+ * ```
+ */
 export type AcquireResult =
   | {
       readonly acquired: true;

@@ -2,7 +2,14 @@ import { fill, type Outcome } from '../decision.js';
 import type { FixedWindowLimit } from '../limits.js';
 import { ceilMs, EPS, type Kernel, wholeRemaining } from './kernel.js';
 
-/** The state of a fixed window: the window's index since the epoch and the cost counted in it. */
+/**
+ * The state of a fixed window: the window's index since the epoch and the cost counted in it.
+ *
+ * @example
+ * ```ts
+ * const state: FixedWindowState = { window: Math.floor(Date.now() / 10_000), count: 49 };
+ * ```
+ */
 export interface FixedWindowState {
   readonly window: number;
   readonly count: number;

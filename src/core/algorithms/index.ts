@@ -10,17 +10,38 @@ export type { Kernel } from './kernel.js';
 export type { SlidingWindowState } from './sliding-window.js';
 export type { TokenBucketState } from './token-bucket.js';
 
-/** The state type of each limit kind. */
+/**
+ * The state type of each limit kind.
+ *
+ * @example
+ * ```ts
+ * const state: StateOf['fixedWindow'] = { window: 170_000_000, count: 12 };
+ * ```
+ */
 export interface StateOf {
   tokenBucket: TokenBucketState;
   fixedWindow: FixedWindowState;
   slidingWindow: SlidingWindowState;
 }
 
-/** Any algorithm state. */
+/**
+ * Any algorithm state.
+ *
+ * @example
+ * ```ts
+ * const states = new Map<string, LimitState>();
+ * ```
+ */
 export type LimitState = TokenBucketState | FixedWindowState | SlidingWindowState;
 
-/** The result of a pure algorithm step: the new state (the same object when nothing changed) and the decision. */
+/**
+ * The result of a pure algorithm step: the new state (the same object when nothing changed) and the decision.
+ *
+ * @example
+ * ```ts
+ * const { state, decision }: Step<TokenBucketState> = tokenBucketStep(undefined, now, limit, 1);
+ * ```
+ */
 export interface Step<S> {
   readonly state: S | undefined;
   readonly decision: Decision;

@@ -6,6 +6,13 @@ import type { Limit } from '../limits.js';
  * at `at`; all-zero cells are "no state". `step` decides a request at `nowMs` and, only when it is allowed
  * with a positive cost, writes the new state in place. A denied request or a zero-cost peek writes nothing.
  * Kernels are pure apart from those cells: no clock, no I/O.
+ *
+ * @example
+ * ```ts
+ * const limit = tokenBucket({ rate: 10, burst: 60 });
+ * const cells = new Float64Array(kernelOf(limit).width); // zeros: no state yet
+ * kernelOf(limit).step(limit, cells, 0, Date.now(), 1, createDecisionBuffer()).remaining; // 59
+ * ```
  */
 export interface Kernel<L extends Limit = Limit> {
   /** Number of float64 cells of state per key. */

@@ -6,6 +6,11 @@ import { ceilMs, EPS, type Kernel, settleRetry, wholeRemaining } from './kernel.
 /**
  * The state of a sliding window counter: the current window's index and count, and the previous window's
  * count.
+ *
+ * @example
+ * ```ts
+ * const state: SlidingWindowState = { window: Math.floor(Date.now() / 10_000), count: 3, previous: 10 };
+ * ```
  */
 export interface SlidingWindowState {
   readonly window: number;

@@ -6,6 +6,11 @@ import { ceilMs, EPS, FLOAT_ERROR, type Kernel, settleRetry, wholeRemaining } fr
  * The state of a token bucket under GCRA: one number, the theoretical arrival time (TAT), counted in
  * emission intervals (`tat × intervalMs` is a Unix time in ms). Counting in intervals keeps integer costs
  * exact in floating point whatever the rate.
+ *
+ * @example
+ * ```ts
+ * const state: TokenBucketState = { tat: Date.now() / limit.intervalMs + 3 }; // 3 tokens in use
+ * ```
  */
 export interface TokenBucketState {
   readonly tat: number;

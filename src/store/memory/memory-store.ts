@@ -14,7 +14,14 @@ import { sweep } from './eviction.js';
 import * as leases from './leases.js';
 import { createTable, insert, remove, type Table } from './table.js';
 
-/** Options of {@link createMemoryStore}. */
+/**
+ * Options of {@link createMemoryStore}.
+ *
+ * @example
+ * ```ts
+ * const options: MemoryStoreOptions = { maxKeys: 250_000 };
+ * ```
+ */
 export interface MemoryStoreOptions {
   /**
    * Most keys (limit states plus concurrency keys) held at once. When full, the store drops expired state
@@ -29,7 +36,15 @@ export interface MemoryStoreOptions {
   clock?: Clock;
 }
 
-/** Counters of a memory store. */
+/**
+ * Counters of a memory store.
+ *
+ * @example
+ * ```ts
+ * const { keys, evicted } = store.stats();
+ * if (evicted > 0) log.warn('raise maxKeys: live limits were evicted');
+ * ```
+ */
 export interface MemoryStoreStats {
   /** Limit states held (one per limit and key). */
   readonly keys: number;
@@ -46,6 +61,12 @@ export interface MemoryStoreStats {
 /**
  * The in-memory store: the embedded default. All of {@link Store}, plus synchronous twins of every method
  * (no `await` per decision) and {@link MemoryStoreStats}.
+ *
+ * @example
+ * ```ts
+ * const store: MemoryStore = createMemoryStore();
+ * store.consumeSync([{ limit, key: 'k' }]).allowed;
+ * ```
  */
 export interface MemoryStore extends Store {
   consumeSync(checks: readonly Check[], nowMs?: number): Outcome;
