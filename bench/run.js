@@ -33,6 +33,17 @@ const pad = (text, width) => String(text).padEnd(width);
 log(
   `sluice benchmark: node ${process.version}, ${rounds} rounds of ${ops.toLocaleString('en')} decisions, medians`,
 );
+// Every implementation reads the clock once per decision: say what that alone costs here.
+const clockNs = median(
+  Array.from({ length: 5 }, () => {
+    let sum = 0;
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < 1_000_000; i++) sum += Date.now();
+    if (sum === 0) log('(impossible)');
+    return Number(process.hrtime.bigint() - start) / 1_000_000;
+  }),
+);
+log(`Date.now() alone: ${clockNs.toFixed(1)} ns per call on this machine.`);
 const results = await runThroughput({ rounds, ops, log, implementations, scenarios });
 
 const summary = [];

@@ -231,6 +231,44 @@ export function describeStoreContract(target: ContractTarget): void {
       }
     });
 
+    test('property: a denied multi-limit check leaves every limit’s state unchanged', async () => {
+      const limits = [
+        tokenBucket({ rate: 2, per: '1s', burst: 3 }),
+        fixedWindow({ limit: 4, window: '1s' }),
+        slidingWindow({ limit: 3, window: '700ms' }),
+      ];
+      const batch = fc.array(
+        fc.record({
+          pick: fc.integer({ min: 0, max: 2 }),
+          key: fc.constantFrom('x', 'y'),
+          cost: fc.integer({ min: 0, max: 3 }),
+        }),
+        { minLength: 2, maxLength: 4 },
+      );
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.tuple(fc.integer({ min: 0, max: 400 }), batch), { maxLength: 30 }),
+          async (steps) => {
+            const { store, clock } = await target.create(T0);
+            const scoped = limits.map(fresh);
+            const everyState = async () => {
+              const all = scoped.flatMap((limit) => ['x', 'y'].map((key) => ({ limit, key, cost: 0 })));
+              return (await store.peek(all)).decisions.map(view);
+            };
+            for (const [gap, checks] of steps) {
+              clock.advance(gap);
+              const before = await everyState();
+              const outcome = await store.consume(
+                checks.map((c) => ({ limit: scoped[c.pick]!, key: c.key, cost: c.cost })),
+              );
+              if (!outcome.allowed) expect(await everyState()).toEqual(before);
+            }
+          },
+        ),
+        { numRuns: 60 },
+      );
+    }, 60_000);
+
     test('leases: at most max in flight, denial reports the count, release frees a slot', async () => {
       const { store } = await target.create(T0);
       const key = fresh(fixedWindow({ limit: 1, window: '1s' })).id;
