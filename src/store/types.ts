@@ -62,6 +62,8 @@ export type AcquireResult =
       /** Leases in flight for the key. */
       readonly current: number;
       readonly max: number;
+      /** Set when the store refused because it holds as many lease keys as it may, all live. */
+      readonly storeFull?: true;
     };
 
 /**

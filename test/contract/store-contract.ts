@@ -269,6 +269,60 @@ export function describeStoreContract(target: ContractTarget): void {
       );
     }, 60_000);
 
+    test('property: a denied batch’s retryAfterMs is exact, duplicates included (Infinity if it can never pass)', async () => {
+      const limits = [
+        tokenBucket({ rate: 2, per: '1s', burst: 3 }),
+        fixedWindow({ limit: 4, window: '1s' }),
+        slidingWindow({ limit: 3, window: '700ms' }),
+      ];
+      const batch = fc.array(
+        fc.record({
+          pick: fc.integer({ min: 0, max: 2 }),
+          key: fc.constantFrom('x', 'y'),
+          cost: fc.integer({ min: 0, max: 3 }),
+        }),
+        { minLength: 1, maxLength: 4 },
+      );
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.tuple(fc.integer({ min: 0, max: 400 }), batch), { maxLength: 25 }),
+          async (steps) => {
+            const { store, clock } = await target.create(T0);
+            const scoped = limits.map(fresh);
+            for (const [gap, picks] of steps) {
+              clock.advance(gap);
+              const checks = picks.map((c) => ({ limit: scoped[c.pick]!, key: c.key, cost: c.cost }));
+              const outcome = await store.consume(checks);
+              if (outcome.allowed) continue;
+              const wait = outcome.retryAfterMs;
+              if (wait === Number.POSITIVE_INFINITY) {
+                clock.advance(86_400_000);
+                expect((await store.peek(checks)).allowed).toBe(false);
+                continue;
+              }
+              clock.advance(wait - 1);
+              expect((await store.peek(checks)).allowed).toBe(false);
+              clock.advance(1);
+              expect((await store.peek(checks)).allowed).toBe(true);
+            }
+          },
+        ),
+        { numRuns: 60 },
+      );
+    }, 60_000);
+
+    test('peek answers exactly what consume would, duplicates included', async () => {
+      const { store } = await target.create(T0);
+      const limit = fresh(fixedWindow({ limit: 3, window: '1m' }));
+      const twice: Check[] = [
+        { limit, key: 'k', cost: 2 },
+        { limit, key: 'k', cost: 2 },
+      ];
+      const peeked = await store.peek(twice);
+      expect(peeked).toMatchObject({ allowed: false, retryAfterMs: Number.POSITIVE_INFINITY });
+      expect(view(await store.consume(twice))).toEqual(view(peeked));
+    });
+
     test('leases: at most max in flight, denial reports the count, release frees a slot', async () => {
       const { store } = await target.create(T0);
       const key = fresh(fixedWindow({ limit: 1, window: '1s' })).id;

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Decision } from '../decision.js';
+import { createDecisionBuffer } from '../decision.js';
 import { fixedWindow, type Limit, slidingWindow, tokenBucket } from '../limits.js';
-import { type LimitState, step } from './index.js';
+import { kernelOf, type LimitState, step } from './index.js';
 
 const T0 = 1_700_000_000_000;
 const SLACK = 1e-6; // float dust allowed on a bound, in units of cost
@@ -103,7 +104,10 @@ describe('bounds: admitted cost in any interval stays within the algorithm bound
         const { admitted } = simulate(slidingWindow({ limit, window: windowMs }), gaps);
         const starts = new Set<number>();
         for (const a of admitted) {
+          // The tightest starts: at an admission, just after one (it leaves the interval), where one enters
+          // at the right end, and at window starts (where g drops to 0).
           starts.add(a.at);
+          starts.add(a.at + 1e-6);
           starts.add(a.at - windowMs);
           starts.add(a.at - (a.at % windowMs));
         }
@@ -145,6 +149,23 @@ describe('decisions', () => {
             expect(state).toEqual(snapshot);
           }
           state = result.state;
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('the kernels write nothing for a denied request or a zero-cost peek', () => {
+    fc.assert(
+      fc.property(anyLimit, arrivals(false), (limit, gaps) => {
+        const kernel = kernelOf(limit);
+        const cells = new Float64Array(kernel.width);
+        let now = T0;
+        for (const [gap, cost] of gaps) {
+          now += gap;
+          const before = Float64Array.from(cells);
+          const decision = kernel.step(limit, cells, 0, now, cost, createDecisionBuffer());
+          if (!decision.allowed || cost === 0) expect(cells).toEqual(before);
         }
       }),
       { numRuns: 300 },

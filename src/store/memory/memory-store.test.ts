@@ -9,30 +9,75 @@ const T0 = 1_700_000_000_000;
 describe('memory store: bounded memory', () => {
   afterEach(() => vi.restoreAllMocks());
 
-  it('never holds more than maxKeys however many keys an attacker rotates', () => {
+  it('never holds more than maxKeys states nor maxLeaseKeys lease keys, however keys are rotated', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 0, max: 3000 }), (maxKeys, rotated) => {
-        const clock = createManualClock(T0);
-        const store = createMemoryStore({ maxKeys, clock: clock.now });
-        const limit = fixedWindow({ limit: 5, window: '1h' });
-        const leaseExpiries: number[] = [];
-        for (let i = 0; i < rotated; i++) {
-          store.consumeSync([{ limit, key: `attacker-${i}` }]);
-          if (i % 7 === 0) {
-            const result = store.acquireSync(`lease-${i}`, 1, 10);
-            if (result.acquired) leaseExpiries.push(result.lease.expiresAtMs);
+      fc.property(
+        fc.integer({ min: 2, max: 300 }), // at least the 2 new keys of one batch
+        fc.integer({ min: 1, max: 50 }),
+        fc.integer({ min: 0, max: 3000 }),
+        fc.integer({ min: 1, max: 5000 }),
+        (maxKeys, maxLeaseKeys, rotated, ttl) => {
+          const clock = createManualClock(T0);
+          const store = createMemoryStore({ maxKeys, maxLeaseKeys, clock: clock.now });
+          const limit = fixedWindow({ limit: 5, window: '1h' });
+          for (let i = 0; i < rotated; i++) {
+            store.consumeSync([{ limit, key: `attacker-${i}` }]);
+            if (i % 3 === 0)
+              store.consumeSync([
+                { limit, key: `batch-${i}` },
+                { limit, key: `other-${i}`, cost: 2 },
+              ]);
+            if (i % 7 === 0) store.acquireSync(`lease-${i}`, 1, ttl);
+            if (i % 50 === 0) clock.advance(1);
+            const { keys, leaseKeys } = store.stats();
+            expect(keys).toBeLessThanOrEqual(maxKeys);
+            expect(leaseKeys).toBeLessThanOrEqual(maxLeaseKeys);
           }
-          // Live leases are never evicted (that would admit extra concurrent requests); they only add
-          // themselves, and they are bounded by their TTL.
-          const live = leaseExpiries.filter((expiry) => expiry > clock.now()).length;
-          const { keys, leaseKeys } = store.stats();
-          expect(keys).toBeLessThanOrEqual(maxKeys);
-          expect(keys + leaseKeys).toBeLessThanOrEqual(maxKeys + live);
-          if (i % 50 === 0) clock.advance(1);
-        }
-      }),
+        },
+      ),
       { numRuns: 40 },
     );
+  });
+
+  it('a full lease registry refuses new keys, keeps every rate limit, and is not swept on every request', () => {
+    const clock = createManualClock(T0);
+    const store = createMemoryStore({ maxKeys: 100, maxLeaseKeys: 50, clock: clock.now });
+    const limit = fixedWindow({ limit: 1, window: '1h' });
+    store.consumeSync([{ limit, key: 'victim' }]);
+    for (let i = 0; i < 50; i++) expect(store.acquireSync(`flood-${i}`, 1, 3_600_000).acquired).toBe(true);
+    for (let i = 0; i < 10_000; i++) {
+      expect(store.acquireSync(`more-${i}`, 1, 1000)).toEqual({
+        acquired: false,
+        current: 0,
+        max: 1,
+        storeFull: true,
+      });
+    }
+    expect(store.stats()).toMatchObject({ leaseKeys: 50, leaseSweeps: 1, evicted: 0 });
+    // The victim's spent budget was not wiped by the flood.
+    expect(store.consumeSync([{ limit, key: 'victim' }]).allowed).toBe(false);
+    // Keys that already hold a lease still work, and an expiry makes room again.
+    expect(store.acquireSync('flood-3', 2, 1000).acquired).toBe(true);
+    clock.advance(3_600_000);
+    expect(store.acquireSync('after-expiry', 1, 1000).acquired).toBe(true);
+    expect(store.stats().expiredLeases).toBeGreaterThanOrEqual(49);
+  });
+
+  it('a denied batch in a full store evicts nobody', () => {
+    const clock = createManualClock(T0);
+    const store = createMemoryStore({ maxKeys: 32, clock: clock.now });
+    const limit = fixedWindow({ limit: 1, window: '1h' });
+    for (let i = 0; i < 32; i++) store.consumeSync([{ limit, key: `victim-${i}` }]);
+    for (let i = 0; i < 100; i++) {
+      const denied = store.consumeSync([
+        { limit, key: `new-${i}`, cost: 1 },
+        { limit, key: `other-${i}`, cost: 5 },
+      ]);
+      expect(denied.allowed).toBe(false);
+      expect(store.consumeSync([{ limit, key: `single-${i}`, cost: 5 }]).allowed).toBe(false);
+    }
+    expect(store.stats()).toMatchObject({ keys: 32, evicted: 0, sweeps: 0 });
+    for (let i = 0; i < 32; i++) expect(store.peekSync([{ limit, key: `victim-${i}` }]).allowed).toBe(false);
   });
 
   it('drops expired state first and keeps every live key when that is enough', () => {
@@ -106,7 +151,10 @@ describe('memory store: options', () => {
     );
     expect(() => createMemoryStore({ maxKeys: 1.5 })).toThrow('Expected `maxKeys` to be an integer ≥ 1');
     expect(() => createMemoryStore({ maxkeys: 5 } as never)).toThrow(
-      'Unknown option `maxkeys` in createMemoryStore(); expected one of `maxKeys`, `clock`',
+      'Unknown option `maxkeys` in createMemoryStore(); expected one of `maxKeys`, `maxLeaseKeys`, `clock`',
+    );
+    expect(() => createMemoryStore({ clock: 5 } as never)).toThrow(
+      'Expected `clock` to be a function returning ms, got `5` (number)',
     );
     const store = createMemoryStore();
     expect(() => store.acquireSync('k', 0, 1000)).toThrow(

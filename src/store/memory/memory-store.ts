@@ -1,7 +1,8 @@
 import type { Clock } from '../../core/clock.js';
-import { blank, combine, type Decision, type Outcome } from '../../core/decision.js';
+import { blank, type Outcome } from '../../core/decision.js';
 import type { Limit } from '../../core/limits.js';
 import {
+  fail,
   integerAtLeast,
   knownKeys,
   optionsObject,
@@ -10,6 +11,7 @@ import {
 } from '../../internal/describe.js';
 import { FAST_PATH, type FastPath } from '../../internal/fast-path.js';
 import type { AcquireResult, Check, Lease, Store } from '../types.js';
+import { type BatchStore, decideBatch } from './batch.js';
 import { sweep } from './eviction.js';
 import * as leases from './leases.js';
 import { createTable, insert, remove, type Table } from './table.js';
@@ -24,11 +26,19 @@ import { createTable, insert, remove, type Table } from './table.js';
  */
 export interface MemoryStoreOptions {
   /**
-   * Most keys (limit states plus concurrency keys) held at once. When full, the store drops expired state
-   * first, then evicts the live state nearest its expiry, down to 15/16 of `maxKeys`.
+   * Most limit states (one per limit and key) held at once. When full, the store drops expired state
+   * first, then evicts the live state nearest its expiry, down to 15/16 of `maxKeys`. (A single batch
+   * needing more new keys than `maxKeys` is still stored whole.)
    * @default 1_000_000
    */
   maxKeys?: number;
+  /**
+   * Most concurrency keys with leases held at once. Live leases are never evicted (that would admit more
+   * concurrent requests than allowed): when every place holds a live lease, `acquire` on a new key is
+   * refused with `storeFull: true` until leases are released or expire.
+   * @default 100_000
+   */
+  maxLeaseKeys?: number;
   /**
    * The store's clock, used when a call passes no `nowMs`.
    * @default Date.now
@@ -50,8 +60,12 @@ export interface MemoryStoreStats {
   readonly keys: number;
   /** Concurrency keys with at least one lease. */
   readonly leaseKeys: number;
-  /** States and leases dropped by sweeps because they had expired. */
+  /** States dropped by sweeps because they had expired. */
   readonly expired: number;
+  /** Leases dropped by sweeps because they had expired (their holders never released them). */
+  readonly expiredLeases: number;
+  /** Sweeps of the lease registry run (at most one per lease expiry while it is full). */
+  readonly leaseSweeps: number;
   /** Live states evicted because the store was full. Non-zero means `maxKeys` is too small for the traffic. */
   readonly evicted: number;
   /** Sweeps run. */
@@ -98,40 +112,19 @@ export interface MemoryStore extends Store {
  */
 export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore {
   const o = optionsObject('createMemoryStore options', options);
-  knownKeys('createMemoryStore()', o, ['maxKeys', 'clock']);
+  knownKeys('createMemoryStore()', o, ['maxKeys', 'maxLeaseKeys', 'clock']);
   const maxKeys = integerAtLeast('maxKeys', o.maxKeys ?? 1_000_000, 1);
-  if (o.clock !== undefined && typeof o.clock !== 'function') positiveNumber('clock', o.clock);
+  const maxLeaseKeys = integerAtLeast('maxLeaseKeys', o.maxLeaseKeys ?? 100_000, 1);
+  if (o.clock !== undefined && typeof o.clock !== 'function')
+    fail('clock', 'a function returning ms', o.clock);
   const clock = (o.clock as Clock | undefined) ?? Date.now;
   const target = maxKeys - Math.max(1, Math.floor(maxKeys / 16));
 
   const tables = new Map<string, Table>();
-  const held = leases.createLeases();
+  const held = leases.createLeases(maxLeaseKeys);
   let keys = 0;
   const counters = { expired: 0, evicted: 0, sweeps: 0 };
   const scratch = new Float64Array(3);
-  let undo = new Float64Array(24);
-
-  const size = () => keys + held.byKey.size;
-  const recount = () => {
-    keys = 0;
-    for (const table of tables.values()) keys += table.slots.size;
-  };
-  /** Makes room for `extra` new keys, sweeping when the store would exceed `maxKeys`. */
-  const reserve = (extra: number, nowMs: number) => {
-    if (size() + extra <= maxKeys) return;
-    const live = () => countKeys() + held.byKey.size;
-    const result = sweep(tables.values(), held, live, Math.max(0, target - extra), nowMs);
-    counters.sweeps++;
-    counters.expired += result.expired;
-    counters.evicted += result.evicted;
-    recount();
-  };
-  // Live count of rate-state keys, for the sweep's progress (tables shrink as it removes).
-  const countKeys = () => {
-    let n = 0;
-    for (const table of tables.values()) n += table.slots.size;
-    return n;
-  };
 
   const tableFor = (limit: Limit): Table => {
     let table = tables.get(limit.key);
@@ -140,6 +133,21 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       tables.set(limit.key, table);
     }
     return table;
+  };
+
+  /** Makes room for `extra` new keys: sweeps when the store would exceed `maxKeys`. */
+  const reserve = (extra: number, nowMs: number) => {
+    if (keys + extra <= maxKeys) return;
+    const result = sweep([...tables.values()], Math.max(0, target - extra), nowMs);
+    counters.sweeps++;
+    counters.expired += result.expired;
+    counters.evicted += result.evicted;
+    keys -= result.expired + result.evicted;
+  };
+
+  const insertKey = (table: Table, key: string): number => {
+    keys++;
+    return insert(table, key);
   };
 
   /** Decides without writing anything: the kernel runs on a copy of the cells. */
@@ -151,12 +159,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     out: Outcome = blank(),
   ): Outcome => {
     const slot = table.slots.get(key);
-    scratch[0] = 0;
-    scratch[1] = 0;
-    scratch[2] = 0;
-    if (slot !== undefined) {
-      for (let c = 0; c < table.width; c++) scratch[c] = table.cells[slot * table.width + c]!;
-    }
+    for (let c = 0; c < table.width; c++)
+      scratch[c] = slot === undefined ? 0 : table.cells[slot * table.width + c]!;
     return table.kernel.step(table.limit, scratch, 0, nowMs, cost, out);
   };
 
@@ -168,82 +172,28 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       table.lastSlot = slot;
       return table.kernel.step(table.limit, table.cells, slot * table.width, nowMs, cost, out);
     }
+    // A new key: decide first, and take a place in the store only if allowed (a denial evicts nothing).
     const decision = evaluate(table, key, cost, nowMs, out);
     if (decision.allowed && cost > 0) {
       reserve(1, nowMs);
-      const at = insert(table, key);
-      keys++;
+      const at = insertKey(table, key);
       for (let c = 0; c < table.width; c++) table.cells[at + c] = scratch[c]!;
     }
     return decision;
   };
 
-  const consumeMany = (checks: readonly Check[], nowMs: number): Outcome => {
-    const n = checks.length;
-    const resolved: Table[] = new Array(n);
-    let missing = 0;
-    for (let i = 0; i < n; i++) {
-      const check = checks[i]!;
-      validCost(check.cost ?? 1);
-      resolved[i] = tableFor(check.limit);
-      if (!resolved[i]!.slots.has(check.key)) missing++;
-    }
-    // Room first, so that no sweep runs in the middle of the batch.
-    if (missing > 0) reserve(missing, nowMs);
-    if (undo.length < n * 4) undo = new Float64Array(n * 8);
-    const decisions: Decision[] = new Array(n);
-    let allowed = true;
-    for (let i = 0; i < n; i++) {
-      const { key, cost = 1 } = checks[i]!;
-      const table = resolved[i]!;
-      let slot = table.slots.get(key);
-      undo[i * 4 + 3] = slot === undefined ? 1 : 0; // 1: created by this batch, 2: untouched
-      if (slot === undefined && cost === 0) {
-        undo[i * 4 + 3] = 2;
-        decisions[i] = evaluate(table, key, 0, nowMs);
-        continue;
-      }
-      if (slot === undefined) {
-        insert(table, key);
-        keys++;
-        slot = table.slots.get(key)!;
-      }
-      const at = slot * table.width;
-      for (let c = 0; c < table.width; c++) undo[i * 4 + c] = table.cells[at + c]!;
-      decisions[i] = table.kernel.step(table.limit, table.cells, at, nowMs, cost, blank());
-      if (!decisions[i]!.allowed) allowed = false;
-    }
-    if (!allowed) {
-      // Undo in reverse order (a key checked twice is restored step by step), then report the untouched state.
-      for (let i = n - 1; i >= 0; i--) {
-        const table = resolved[i]!;
-        const key = checks[i]!.key;
-        const slot = table.slots.get(key)!;
-        if (undo[i * 4 + 3] === 2) continue;
-        if (undo[i * 4 + 3] === 1) {
-          remove(table, key, slot);
-          keys--;
-        } else {
-          for (let c = 0; c < table.width; c++) table.cells[slot * table.width + c] = undo[i * 4 + c]!;
-        }
-      }
-      for (let i = 0; i < n; i++) {
-        if (decisions[i]!.allowed) decisions[i] = evaluate(resolved[i]!, checks[i]!.key, 0, nowMs);
-      }
-    }
-    return combine(decisions);
-  };
+  const batchStore: BatchStore = { tableFor, reserve, insert: insertKey, evaluate };
 
   const consumeSync = (checks: readonly Check[], nowMs = clock()): Outcome => {
     if (checks.length === 1) {
       const check = checks[0]!;
       return consumeOne(tableFor(check.limit), check.key, validCost(check.cost ?? 1), nowMs, blank());
     }
-    return consumeMany(checks, nowMs);
+    return decideBatch(batchStore, checks, nowMs, true);
   };
 
   const peekSync = (checks: readonly Check[], nowMs = clock()): Outcome =>
-    combine(checks.map((c) => evaluate(tableFor(c.limit), c.key, validCost(c.cost ?? 1), nowMs)));
+    decideBatch(batchStore, checks, nowMs, false);
 
   const resetSync = (key: string, limits?: readonly Limit[]): void => {
     const targets = limits === undefined ? [...tables.values()] : limits.map((l) => tables.get(l.key));
@@ -257,12 +207,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     if (limits === undefined) held.byKey.delete(key);
   };
 
-  const acquireSync = (key: string, max: number, ttlMs: number, nowMs = clock()): AcquireResult => {
-    integerAtLeast('max', max, 1);
-    positiveNumber('ttlMs', ttlMs);
-    if (!held.byKey.has(key)) reserve(1, nowMs);
-    return leases.acquire(held, key, max, ttlMs, nowMs);
-  };
+  const acquireSync = (key: string, max: number, ttlMs: number, nowMs = clock()): AcquireResult =>
+    leases.acquire(held, key, integerAtLeast('max', max, 1), positiveNumber('ttlMs', ttlMs), nowMs);
 
   const fastPath: FastPath = {
     clock,
@@ -278,7 +224,13 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     releaseSync: (lease, nowMs = clock()) => leases.release(held, lease, nowMs),
     renewSync: (lease, ttlMs, nowMs = clock()) =>
       leases.renew(held, lease, positiveNumber('ttlMs', ttlMs), nowMs),
-    stats: () => ({ keys, leaseKeys: held.byKey.size, ...counters }),
+    stats: () => ({
+      keys,
+      leaseKeys: held.byKey.size,
+      ...counters,
+      expiredLeases: held.expired,
+      leaseSweeps: held.sweeps,
+    }),
     consume: async (checks, nowMs) => consumeSync(checks, nowMs),
     peek: async (checks, nowMs) => peekSync(checks, nowMs),
     reset: async (key, limits) => resetSync(key, limits),
