@@ -50,6 +50,31 @@ describe('createLimiter', () => {
     expect(d.consumeSync('k').allowed).toBe(false);
   });
 
+  it('never confuses prefix and name, nor a user prefix with a default one', () => {
+    const store = createMemoryStore();
+    const a = createLimiter({
+      limits: fixedWindow({ limit: 1, window: '1h', name: 'b:c' }),
+      store,
+      prefix: 'a',
+    });
+    const b = createLimiter({
+      limits: fixedWindow({ limit: 1, window: '1h', name: 'c' }),
+      store,
+      prefix: 'a:b',
+    });
+    expect(a.limits[0]!.id).not.toBe(b.limits[0]!.id);
+    expect(a.consumeSync('k').allowed).toBe(true);
+    expect(b.consumeSync('k').allowed).toBe(true);
+    const auto = createLimiter({ limits: fixedWindow({ limit: 1, window: '1h' }), store });
+    const mimic = createLimiter({
+      limits: fixedWindow({ limit: 1, window: '1h' }),
+      store,
+      prefix: 'limiter-1',
+    });
+    expect(auto.consumeSync('k').allowed).toBe(true);
+    expect(mimic.consumeSync('k').allowed).toBe(true);
+  });
+
   it('reset forgets only this limiter’s state', async () => {
     const store = createMemoryStore();
     const limit = fixedWindow({ limit: 1, window: '1h' });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Clock } from './core/clock.js';
 import { blank, type DecisionBuffer, fillOutcome, type Outcome } from './core/decision.js';
 import { type Duration, parsePositiveDuration } from './core/duration.js';
@@ -42,7 +43,7 @@ export interface LimiterOptions<S extends Store = Store> {
   /**
    * Namespace of this limiter's keys in the store. Limiters with different prefixes never collide; give two
    * limiters (or two processes) the same prefix to make them share budgets.
-   * @default a prefix unique to this limiter in this process (`"limiter-1"`, `"limiter-2"`, …)
+   * @default a prefix unique to this limiter (`"limiter-1-3f9a0c2e"`: a counter and a random tag)
    */
   prefix?: string;
   /**
@@ -124,6 +125,11 @@ export interface SyncLimiter extends Limiter {
 }
 
 let instances = 0;
+/** Distinguishes this process's default prefixes from any prefix a user would write. */
+const TAG = randomUUID().slice(0, 8);
+
+/** Escapes `:` (and `%`) so that `prefix:name` can be split back unambiguously: ids never collide. */
+const escapePart = (part: string) => part.replaceAll('%', '%25').replaceAll(':', '%3A');
 
 /**
  * The front door: a limiter applying one or more limits per key, atomically.
@@ -149,7 +155,8 @@ export function createLimiter(options: LimiterOptions): Limiter | SyncLimiter {
       ? []
       : [o.limits as Limit];
   if (given.length === 0) fail('limits', 'a limit or a non-empty array of limits', o.limits);
-  const prefix = o.prefix === undefined ? `limiter-${++instances}` : nonEmptyString('prefix', o.prefix);
+  const prefix =
+    o.prefix === undefined ? `limiter-${++instances}-${TAG}` : nonEmptyString('prefix', o.prefix);
   const names = new Set<string>();
   const limits = given.map((limit, i) => {
     if (typeof limit !== 'object' || limit === null || typeof limit.spec !== 'string') {
@@ -162,7 +169,7 @@ export function createLimiter(options: LimiterOptions): Limiter | SyncLimiter {
       );
     }
     names.add(limit.name);
-    return withId(limit, `${prefix}:${limit.name}`);
+    return withId(limit, `${escapePart(prefix)}:${escapePart(limit.name)}`);
   });
   if (o.clock !== undefined && typeof o.clock !== 'function')
     fail('clock', 'a function returning ms', o.clock);
@@ -171,7 +178,7 @@ export function createLimiter(options: LimiterOptions): Limiter | SyncLimiter {
   const concurrency = o.concurrency === undefined ? undefined : concurrencyOf(o.concurrency);
 
   const checksFor = (key: string, cost: number): Check[] => limits.map((limit) => ({ limit, key, cost }));
-  const leaseKey = (key: string) => `${prefix}:concurrency:${key}`;
+  const leaseKey = (key: string) => `${escapePart(prefix)}:${key}`;
   const needConcurrency = () => {
     if (concurrency === undefined)
       throw new ConfigError('concurrency', 'acquire() needs the `concurrency` option');

@@ -4,8 +4,9 @@ import { ceilMs, EPS, FLOAT_ERROR, type Kernel, settleRetry, wholeRemaining } fr
 
 /**
  * The state of a token bucket under GCRA: one number, the theoretical arrival time (TAT), counted in
- * emission intervals (`tat × intervalMs` is a Unix time in ms). Counting in intervals keeps integer costs
- * exact in floating point whatever the rate.
+ * emission intervals (`tat × intervalMs` is a Unix time in ms). Counting in intervals makes adding an
+ * integer cost exact whatever the rate: the only rounding is that of `now × tokensPerMs`, once per
+ * decision, never accumulated (admission forgives 1e-9 of a token; waits are settled exactly).
  *
  * @example
  * ```ts
