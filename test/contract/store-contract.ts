@@ -13,7 +13,7 @@ import {
   tokenBucket,
   withId,
 } from '../../src/index.js';
-import { expand, limitOf, loadVectors, pick } from './vectors.js';
+import { buildLimit, expand, limitOf, loadBatchVectors, loadVectors, pick } from './vectors.js';
 
 /** A store under test, on a manual clock it reads when a call passes no `nowMs`. */
 export interface StoreFixture {
@@ -321,6 +321,26 @@ export function describeStoreContract(target: ContractTarget): void {
       const peeked = await store.peek(twice);
       expect(peeked).toMatchObject({ allowed: false, retryAfterMs: Number.POSITIVE_INFINITY });
       expect(view(await store.consume(twice))).toEqual(view(peeked));
+    });
+
+    test('passes every batch vector in test/vectors/batches/', async () => {
+      const vectors = loadBatchVectors();
+      expect(vectors.length).toBeGreaterThan(0);
+      for (const vector of vectors) {
+        const { store, clock } = await target.create(vector.startMs);
+        const limits = vector.limits.map((spec) => fresh(buildLimit(spec)));
+        for (const [i, request] of vector.requests.entries()) {
+          clock.set(vector.startMs + request.atMs);
+          const outcome = await store.consume(
+            request.checks.map((c) => ({ limit: limits[c.limit]!, key: c.key, cost: c.cost })),
+          );
+          expect(pick(outcome, request.expect), `${vector.file}, request ${i}`).toEqual(request.expect);
+          if (request.decisions !== undefined) {
+            const got = outcome.decisions.map((d, j) => pick(d, request.decisions![j]!));
+            expect(got, `${vector.file}, request ${i}, decisions`).toEqual(request.decisions);
+          }
+        }
+      }
     });
 
     test('leases: at most max in flight, denial reports the count, release frees a slot', async () => {

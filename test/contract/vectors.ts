@@ -28,12 +28,44 @@ export function loadVectors(): Vector[] {
     });
 }
 
-/** Builds the vector's limit with the public factories. */
-export function limitOf(vector: Vector): Limit {
-  const { kind, ...options } = vector.limit;
+type LimitSpec = { kind: Limit['kind'] } & Record<string, unknown>;
+
+/** A request checked against several limits at once, in `test/vectors/batches/`. */
+export interface BatchVector {
+  file: string;
+  description: string;
+  limits: LimitSpec[];
+  startMs: number;
+  requests: {
+    atMs: number;
+    checks: { limit: number; key: string; cost: number }[];
+    expect: ExpectedDecision;
+    decisions?: ExpectedDecision[];
+  }[];
+}
+
+/** Builds a limit from its vector spec with the public factories. */
+export function buildLimit({ kind, ...options }: LimitSpec): Limit {
   if (kind === 'tokenBucket') return tokenBucket(options as never);
   if (kind === 'fixedWindow') return fixedWindow(options as never);
   return slidingWindow(options as never);
+}
+
+/** Builds the vector's limit. */
+export function limitOf(vector: Vector): Limit {
+  return buildLimit(vector.limit);
+}
+
+/** Every batch vector in `test/vectors/batches/`. */
+export function loadBatchVectors(): BatchVector[] {
+  const dir = `${DIR}batches/`;
+  return readdirSync(dir)
+    .filter((name) => name.endsWith('.json'))
+    .sort()
+    .map((file) => ({
+      ...(JSON.parse(readFileSync(dir + file, 'utf8')) as Omit<BatchVector, 'file'>),
+      file,
+    }));
 }
 
 /** The arrivals with `repeat` expanded, as absolute times. */
