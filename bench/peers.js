@@ -45,53 +45,35 @@ function floor(path) {
   };
 }
 
-function sluice(path, maxKeys = 2_000_000) {
+/** sluice's limiter for a path: the same token bucket as the floor, on a memory store sized for 1M keys. */
+function bucketLimiter(path) {
   const { perHour, capacity } = params(path);
-  const limiter = createLimiter({
+  return createLimiter({
     limits: tokenBucket({ rate: perHour, per: '1h', burst: capacity }),
-    store: createMemoryStore({ maxKeys }),
+    store: createMemoryStore({ maxKeys: 2_000_000 }),
   });
-  return {
-    async: false,
-    call(key) {
-      const d = limiter.consumeSync(key);
-      sink.value += d.remaining + d.resetAfterMs + d.retryAfterMs;
-      return d.allowed;
-    },
-  };
 }
 
-function sluiceInto(path, maxKeys = 2_000_000) {
-  const { perHour, capacity } = params(path);
-  const limiter = createLimiter({
-    limits: tokenBucket({ rate: perHour, per: '1h', burst: capacity }),
-    store: createMemoryStore({ maxKeys }),
-  });
+/** Reads what a middleware would (remaining, reset, wait) and answers allow/deny. */
+const read = (d) => {
+  sink.value += d.remaining + d.resetAfterMs + d.retryAfterMs;
+  return d.allowed;
+};
+
+function sluice(path) {
+  const limiter = bucketLimiter(path);
+  return { async: false, call: (key) => read(limiter.consumeSync(key)) };
+}
+
+function sluiceInto(path) {
+  const limiter = bucketLimiter(path);
   const buffer = createDecisionBuffer();
-  return {
-    async: false,
-    call(key) {
-      const d = limiter.consumeInto(key, buffer);
-      sink.value += d.remaining + d.resetAfterMs + d.retryAfterMs;
-      return d.allowed;
-    },
-  };
+  return { async: false, call: (key) => read(limiter.consumeInto(key, buffer)) };
 }
 
-function sluiceAsync(path, maxKeys = 2_000_000) {
-  const { perHour, capacity } = params(path);
-  const limiter = createLimiter({
-    limits: tokenBucket({ rate: perHour, per: '1h', burst: capacity }),
-    store: createMemoryStore({ maxKeys }),
-  });
-  return {
-    async: true,
-    async call(key) {
-      const d = await limiter.consume(key);
-      sink.value += d.remaining + d.resetAfterMs + d.retryAfterMs;
-      return d.allowed;
-    },
-  };
+function sluiceAsync(path) {
+  const limiter = bucketLimiter(path);
+  return { async: true, call: async (key) => read(await limiter.consume(key)) };
 }
 
 function rateLimiterFlexible(path) {

@@ -175,14 +175,7 @@ export function tokenBucket(options: TokenBucketOptions): TokenBucketLimit {
  * ```
  */
 export function fixedWindow(options: WindowOptions): FixedWindowLimit {
-  const { limit, windowMs, name } = windowOptions('fixedWindow', options);
-  const spec = `fixedWindow:${limit}/${windowMs}ms`;
-  return finish(
-    { kind: 'fixedWindow', limit, windowMs },
-    name,
-    `${limit}/${formatDuration(windowMs)}-fixed`,
-    spec,
-  );
+  return windowLimit('fixedWindow', options, 'fixed');
 }
 
 /**
@@ -197,14 +190,7 @@ export function fixedWindow(options: WindowOptions): FixedWindowLimit {
  * ```
  */
 export function slidingWindow(options: WindowOptions): SlidingWindowLimit {
-  const { limit, windowMs, name } = windowOptions('slidingWindow', options);
-  const spec = `slidingWindow:${limit}/${windowMs}ms`;
-  return finish(
-    { kind: 'slidingWindow', limit, windowMs },
-    name,
-    `${limit}/${formatDuration(windowMs)}-sliding`,
-    spec,
-  );
+  return windowLimit('slidingWindow', options, 'sliding');
 }
 
 /**
@@ -233,15 +219,19 @@ export function withId<L extends Limit>(limit: L, id: string): L {
   return Object.freeze(Object.assign({}, limit, { id, key: `${id}|${limit.spec}` }));
 }
 
-function windowOptions(kind: string, options: WindowOptions) {
+/** Validates window options and builds a fixed or sliding window limit; `label` ends its default name. */
+function windowLimit<K extends 'fixedWindow' | 'slidingWindow'>(
+  kind: K,
+  options: WindowOptions,
+  label: string,
+) {
   const o = optionsObject(`${kind} options`, options);
   knownKeys(`${kind}()`, o, ['limit', 'window', 'name']);
   if (o.window === undefined) throw new ConfigError('window', `Missing \`window\` in ${kind}(), e.g. '10s'`);
-  return {
-    limit: positiveNumber('limit', o.limit),
-    windowMs: parsePositiveDuration(o.window, 'window'),
-    name: o.name,
-  };
+  const limit = positiveNumber('limit', o.limit);
+  const windowMs = parsePositiveDuration(o.window, 'window');
+  const fallback = `${limit}/${formatDuration(windowMs)}-${label}`;
+  return finish({ kind, limit, windowMs }, o.name, fallback, `${kind}:${limit}/${windowMs}ms`);
 }
 
 function finish<T extends object>(fields: T, name: unknown, fallback: string, spec: string): T & LimitBase {

@@ -44,6 +44,23 @@ const view = (d: Decision) => ({
   retryAfterMs: d.retryAfterMs,
 });
 
+/** Small limits that random batches exhaust often. */
+const BATCH_LIMITS = [
+  tokenBucket({ rate: 2, per: '1s', burst: 3 }),
+  fixedWindow({ limit: 4, window: '1s' }),
+  slidingWindow({ limit: 3, window: '700ms' }),
+];
+/** Random batches over {@link BATCH_LIMITS} and two keys, duplicates included. */
+const batchOf = (minLength: number) =>
+  fc.array(
+    fc.record({
+      pick: fc.integer({ min: 0, max: 2 }),
+      key: fc.constantFrom('x', 'y'),
+      cost: fc.integer({ min: 0, max: 3 }),
+    }),
+    { minLength, maxLength: 4 },
+  );
+
 /**
  * The store contract: every store must pass it with identical decisions. Run with
  * `describeStoreContract(target)` from a `*.test.ts` file.
@@ -232,25 +249,12 @@ export function describeStoreContract(target: ContractTarget): void {
     });
 
     test('property: a denied multi-limit check leaves every limit’s state unchanged', async () => {
-      const limits = [
-        tokenBucket({ rate: 2, per: '1s', burst: 3 }),
-        fixedWindow({ limit: 4, window: '1s' }),
-        slidingWindow({ limit: 3, window: '700ms' }),
-      ];
-      const batch = fc.array(
-        fc.record({
-          pick: fc.integer({ min: 0, max: 2 }),
-          key: fc.constantFrom('x', 'y'),
-          cost: fc.integer({ min: 0, max: 3 }),
-        }),
-        { minLength: 2, maxLength: 4 },
-      );
       await fc.assert(
         fc.asyncProperty(
-          fc.array(fc.tuple(fc.integer({ min: 0, max: 400 }), batch), { maxLength: 30 }),
+          fc.array(fc.tuple(fc.integer({ min: 0, max: 400 }), batchOf(2)), { maxLength: 30 }),
           async (steps) => {
             const { store, clock } = await target.create(T0);
-            const scoped = limits.map(fresh);
+            const scoped = BATCH_LIMITS.map(fresh);
             const everyState = async () => {
               const all = scoped.flatMap((limit) => ['x', 'y'].map((key) => ({ limit, key, cost: 0 })));
               return (await store.peek(all)).decisions.map(view);
@@ -270,25 +274,12 @@ export function describeStoreContract(target: ContractTarget): void {
     }, 60_000);
 
     test('property: a denied batch’s retryAfterMs is exact, duplicates included (Infinity if it can never pass)', async () => {
-      const limits = [
-        tokenBucket({ rate: 2, per: '1s', burst: 3 }),
-        fixedWindow({ limit: 4, window: '1s' }),
-        slidingWindow({ limit: 3, window: '700ms' }),
-      ];
-      const batch = fc.array(
-        fc.record({
-          pick: fc.integer({ min: 0, max: 2 }),
-          key: fc.constantFrom('x', 'y'),
-          cost: fc.integer({ min: 0, max: 3 }),
-        }),
-        { minLength: 1, maxLength: 4 },
-      );
       await fc.assert(
         fc.asyncProperty(
-          fc.array(fc.tuple(fc.integer({ min: 0, max: 400 }), batch), { maxLength: 25 }),
+          fc.array(fc.tuple(fc.integer({ min: 0, max: 400 }), batchOf(1)), { maxLength: 25 }),
           async (steps) => {
             const { store, clock } = await target.create(T0);
-            const scoped = limits.map(fresh);
+            const scoped = BATCH_LIMITS.map(fresh);
             for (const [gap, picks] of steps) {
               clock.advance(gap);
               const checks = picks.map((c) => ({ limit: scoped[c.pick]!, key: c.key, cost: c.cost }));
