@@ -145,6 +145,14 @@ describe('createLimiter', () => {
     expect(() => limiter.consumeSync('k', { cost: -1 })).toThrow(
       'Expected `cost` to be a finite number ≥ 0, got `-1` (number)',
     );
+    // A missing key (an absent header) must not silently become one budget shared by everyone.
+    expect(() => limiter.consumeSync(undefined as never)).toThrow(
+      'Expected `key` to be a string, got `undefined`',
+    );
+    expect(() => limiter.store.consumeSync([{ limit, key: 42 as never }])).toThrow(
+      'Expected `key` to be a string',
+    );
+    expect(() => limiter.peekSync(null as never)).toThrow('Expected `key` to be a string, got `null`');
   });
 });
 

@@ -11,6 +11,7 @@ import {
   nonEmptyString,
   optionsObject,
   cost as validCost,
+  key as validKey,
 } from './internal/describe.js';
 import { FAST_PATH, type FastPath } from './internal/fast-path.js';
 import { createMemoryStore, type MemoryStore } from './store/memory/memory-store.js';
@@ -177,8 +178,11 @@ export function createLimiter(options: LimiterOptions): Limiter | SyncLimiter {
   const explicitClock = o.clock as Clock | undefined;
   const concurrency = o.concurrency === undefined ? undefined : concurrencyOf(o.concurrency);
 
-  const checksFor = (key: string, cost: number): Check[] => limits.map((limit) => ({ limit, key, cost }));
-  const leaseKey = (key: string) => `${escapePart(prefix)}:${key}`;
+  const checksFor = (key: string, cost: number): Check[] => {
+    validKey(key);
+    return limits.map((limit) => ({ limit, key, cost }));
+  };
+  const leaseKey = (key: string) => `${escapePart(prefix)}:${validKey(key)}`;
   const needConcurrency = () => {
     if (concurrency === undefined)
       throw new ConfigError('concurrency', 'acquire() needs the `concurrency` option');
@@ -220,13 +224,14 @@ function withSyncPath(
   const consumeSync =
     only === undefined
       ? (key: string, opts?: ConsumeOptions) => store.consumeSync(checksFor(key, costOf(opts)), clock())
-      : (key: string, opts?: ConsumeOptions) => fast.consumeOne(only, key, costOf(opts), clock(), blank());
+      : (key: string, opts?: ConsumeOptions) =>
+          fast.consumeOne(only, validKey(key), costOf(opts), clock(), blank());
   const consumeInto =
     only === undefined
       ? (key: string, buffer: DecisionBuffer, opts?: ConsumeOptions) =>
           fillOutcome(buffer, store.consumeSync(checksFor(key, costOf(opts)), clock())) as DecisionBuffer
       : (key: string, buffer: DecisionBuffer, opts?: ConsumeOptions) =>
-          fast.consumeOne(only, key, costOf(opts), clock(), buffer) as DecisionBuffer;
+          fast.consumeOne(only, validKey(key), costOf(opts), clock(), buffer) as DecisionBuffer;
   return {
     ...limiter,
     store,

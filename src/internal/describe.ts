@@ -45,6 +45,12 @@ export function cost(value: unknown): number {
   return value;
 }
 
+/** A key: any string. A missing key (`undefined` from an absent header) must not become a shared budget. */
+export function key(value: unknown): string {
+  if (typeof value !== 'string') fail('key', 'a string', value);
+  return value;
+}
+
 /** A non-empty string. */
 export function nonEmptyString(path: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) fail(path, 'a non-empty string', value);

@@ -1,6 +1,6 @@
 import { blank, combine, type Decision, type Outcome } from '../../core/decision.js';
 import type { Limit } from '../../core/limits.js';
-import { cost as validCost } from '../../internal/describe.js';
+import { cost as validCost, key as validKey } from '../../internal/describe.js';
 import type { Check } from '../types.js';
 import type { Table } from './table.js';
 
@@ -43,8 +43,9 @@ export function decideBatch(
   for (const [i, check] of checks.entries()) {
     const cost = validCost(check.cost ?? 1);
     const table = store.tableFor(check.limit);
-    let g = groups.findIndex((group) => group.table === table && group.key === check.key);
-    if (g === -1) g = groups.push({ table, key: check.key, cost: 0, decision: undefined as never }) - 1;
+    const key = validKey(check.key);
+    let g = groups.findIndex((group) => group.table === table && group.key === key);
+    if (g === -1) g = groups.push({ table, key, cost: 0, decision: undefined as never }) - 1;
     groups[g]!.cost += cost;
     groupOf[i] = g;
   }

@@ -8,6 +8,7 @@ import {
   optionsObject,
   positiveNumber,
   cost as validCost,
+  key as validKey,
 } from '../../internal/describe.js';
 import { FAST_PATH, type FastPath } from '../../internal/fast-path.js';
 import type { AcquireResult, Check, Lease, Store } from '../types.js';
@@ -187,7 +188,13 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   const consumeSync = (checks: readonly Check[], nowMs = clock()): Outcome => {
     if (checks.length === 1) {
       const check = checks[0]!;
-      return consumeOne(tableFor(check.limit), check.key, validCost(check.cost ?? 1), nowMs, blank());
+      return consumeOne(
+        tableFor(check.limit),
+        validKey(check.key),
+        validCost(check.cost ?? 1),
+        nowMs,
+        blank(),
+      );
     }
     return decideBatch(batchStore, checks, nowMs, true);
   };
