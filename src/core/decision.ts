@@ -72,11 +72,19 @@ class DecisionRecord implements Outcome {
     return this.list ?? [this];
   }
 
+  /** The same JSON for every outcome, whether it had one check or several. */
   toJSON() {
-    const { allowed, limit, remaining, resetAfterMs, retryAfterMs } = this;
-    return { allowed, limit, remaining, resetAfterMs, retryAfterMs };
+    return { ...fields(this), decisions: this.decisions.map(fields) };
   }
 }
+
+const fields = ({ allowed, limit, remaining, resetAfterMs, retryAfterMs }: Decision): Decision => ({
+  allowed,
+  limit,
+  remaining,
+  resetAfterMs,
+  retryAfterMs,
+});
 
 /**
  * A reusable decision that sluice fills in place: pass it to `consumeInto` to decide without allocating.
@@ -193,14 +201,13 @@ export function combine(decisions: readonly Decision[]): Outcome {
       binding = d;
     }
   }
-  if (binding === undefined)
-    return { ...decision(true, 0, 0, 0, 0), remaining: Number.POSITIVE_INFINITY, decisions };
-  return {
+  const outcome = new DecisionRecord(
     allowed,
-    limit: binding.limit,
+    binding?.limit ?? 0,
     remaining,
-    resetAfterMs: binding.resetAfterMs,
-    retryAfterMs: allowed ? 0 : binding.retryAfterMs,
-    decisions,
-  };
+    binding?.resetAfterMs ?? 0,
+    allowed ? 0 : binding!.retryAfterMs,
+  );
+  outcome.list = decisions;
+  return outcome;
 }

@@ -1,23 +1,28 @@
+import { kernelOf } from '../../core/algorithms/index.js';
 import { blank, combine, type Decision, type Outcome } from '../../core/decision.js';
 import type { Limit } from '../../core/limits.js';
 import { cost as validCost, key as validKey } from '../../internal/describe.js';
 import type { Check } from '../types.js';
+import type { Keep } from './eviction.js';
 import type { Table } from './table.js';
 
 /** What a batch needs from its store. */
 export interface BatchStore {
+  /** The tables that exist, by limit key. */
+  readonly tables: ReadonlyMap<string, Table>;
+  /** The table of a limit, created if needed (on commit only). */
   tableFor(limit: Limit): Table;
-  /** Makes room for `extra` new keys (may sweep). */
-  reserve(extra: number, nowMs: number): void;
+  /** Makes room for `extra` new keys (may sweep), sparing `keep`. */
+  reserve(extra: number, nowMs: number, keep?: Keep): void;
   /** Gives `key` a zeroed slot in `table`; returns its first cell index. */
   insert(table: Table, key: string): number;
   /** The decision for `key` with no effect on any state. */
-  evaluate(table: Table, key: string, cost: number, nowMs: number): Outcome;
+  evaluate(limit: Limit, key: string, cost: number, nowMs: number): Outcome;
 }
 
 /** Checks of one limit and key, merged: they spend the sum of their costs at once. */
 interface Group {
-  table: Table;
+  limit: Limit;
   key: string;
   cost: number;
   decision: Decision;
@@ -42,10 +47,9 @@ export function decideBatch(
   const groupOf: number[] = new Array(checks.length);
   for (const [i, check] of checks.entries()) {
     const cost = validCost(check.cost ?? 1);
-    const table = store.tableFor(check.limit);
     const key = validKey(check.key);
-    let g = groups.findIndex((group) => group.table === table && group.key === key);
-    if (g === -1) g = groups.push({ table, key, cost: 0, decision: undefined as never }) - 1;
+    let g = groups.findIndex((group) => group.limit.key === check.limit.key && group.key === key);
+    if (g === -1) g = groups.push({ limit: check.limit, key, cost: 0, decision: undefined as never }) - 1;
     groups[g]!.cost += cost;
     groupOf[i] = g;
   }
@@ -53,30 +57,46 @@ export function decideBatch(
 
   let allowed = true;
   for (const [g, group] of groups.entries()) {
-    const { table, key } = group;
-    const slot = table.slots.get(key);
-    for (let c = 0; c < table.width; c++)
-      staged[g * 3 + c] = slot === undefined ? 0 : table.cells[slot * table.width + c]!;
-    group.decision = table.kernel.step(table.limit, staged, g * 3, nowMs, group.cost, blank());
+    const table = store.tables.get(group.limit.key);
+    const slot = table?.slots.get(group.key);
+    for (let c = 0; c < 3; c++) {
+      staged[g * 3 + c] =
+        table === undefined || slot === undefined || c >= table.width
+          ? 0
+          : table.cells[slot * table.width + c]!;
+    }
+    group.decision = kernelOf(group.limit).step(group.limit, staged, g * 3, nowMs, group.cost, blank());
     if (!group.decision.allowed) allowed = false;
   }
 
   if (!allowed) {
     // Nothing is consumed; the limits that would have allowed report their untouched budget.
     for (const group of groups) {
-      if (group.decision.allowed) group.decision = store.evaluate(group.table, group.key, 0, nowMs);
+      if (group.decision.allowed) group.decision = store.evaluate(group.limit, group.key, 0, nowMs);
     }
   } else if (commit) {
-    let missing = 0;
-    for (const group of groups) if (group.cost > 0 && !group.table.slots.has(group.key)) missing++;
-    if (missing > 0) store.reserve(missing, nowMs);
-    for (const [g, { table, key, cost }] of groups.entries()) {
-      if (cost === 0) continue;
-      const slot = table.slots.get(key);
-      // A sweep may have evicted one of the batch's own keys: the staged state is complete, so re-insert it.
-      const at = slot === undefined ? store.insert(table, key) : slot * table.width;
-      for (let c = 0; c < table.width; c++) table.cells[at + c] = staged[g * 3 + c]!;
-    }
+    write(store, groups, nowMs);
   }
   return combine(groupOf.map((g) => groups[g]!.decision));
+}
+
+/** Writes an allowed batch's staged states, making room first without evicting the batch's own keys. */
+function write(store: BatchStore, groups: readonly Group[], nowMs: number): void {
+  const writing = groups.filter((group) => group.cost > 0);
+  const missing = writing.filter((g) => store.tables.get(g.limit.key)?.slots.has(g.key) !== true).length;
+  if (missing > 0) {
+    const own = new Map<Table, Set<string>>();
+    for (const { limit, key } of writing) {
+      const table = store.tables.get(limit.key);
+      if (table !== undefined) own.set(table, (own.get(table) ?? new Set()).add(key));
+    }
+    store.reserve(missing, nowMs, (table, key) => own.get(table)?.has(key) === true);
+  }
+  for (const [g, group] of groups.entries()) {
+    if (group.cost === 0) continue;
+    const table = store.tableFor(group.limit);
+    const slot = table.slots.get(group.key);
+    const at = slot === undefined ? store.insert(table, group.key) : slot * table.width;
+    for (let c = 0; c < table.width; c++) table.cells[at + c] = staged[g * 3 + c]!;
+  }
 }

@@ -10,18 +10,21 @@ export interface SweepResult {
 
 const SAMPLE = 512;
 
+/** Says which states a sweep must spare (those of the batch being written). */
+export type Keep = (table: Table, key: string) => boolean;
+
 /**
  * Brings the limit states of a full store down to `target`: first drops every expired state, then, if that
  * is not enough, evicts the live states that expire soonest (they carry the least information). A sweep is
  * O(states) and leaves at least `maxKeys − target` free places, so its cost per insertion stays constant
- * however keys are rotated.
+ * however keys are rotated. States for which `keep` says true are spared (they count towards the target).
  */
-export function sweep(tables: readonly Table[], target: number, nowMs: number): SweepResult {
+export function sweep(tables: readonly Table[], target: number, nowMs: number, keep?: Keep): SweepResult {
   const result: SweepResult = { expired: 0, evicted: 0 };
   let total = 0;
   for (const table of tables) {
     for (const [key, slot] of table.slots) {
-      if (expiresAt(table, slot) <= nowMs) {
+      if (expiresAt(table, slot) <= nowMs && !keep?.(table, key)) {
         remove(table, key, slot);
         result.expired++;
       }
@@ -45,7 +48,7 @@ export function sweep(tables: readonly Table[], target: number, nowMs: number): 
     for (const table of tables) {
       for (const [key, slot] of table.slots) {
         if (excess <= 0) return result;
-        if (expiresAt(table, slot) <= limit) {
+        if (expiresAt(table, slot) <= limit && !keep?.(table, key)) {
           remove(table, key, slot);
           result.evicted++;
           excess--;

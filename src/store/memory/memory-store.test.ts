@@ -39,13 +39,13 @@ describe('memory store: bounded memory', () => {
     );
   });
 
-  it('a full lease registry refuses new keys, keeps every rate limit, and is not swept on every request', () => {
+  it('a full lease registry refuses new keys and keeps every rate limit', () => {
     const clock = createManualClock(T0);
     const store = createMemoryStore({ maxKeys: 100, maxLeaseKeys: 50, clock: clock.now });
     const limit = fixedWindow({ limit: 1, window: '1h' });
     store.consumeSync([{ limit, key: 'victim' }]);
     for (let i = 0; i < 50; i++) expect(store.acquireSync(`flood-${i}`, 1, 3_600_000).acquired).toBe(true);
-    for (let i = 0; i < 10_000; i++) {
+    for (let i = 0; i < 1000; i++) {
       expect(store.acquireSync(`more-${i}`, 1, 1000)).toEqual({
         acquired: false,
         current: 0,
@@ -53,7 +53,7 @@ describe('memory store: bounded memory', () => {
         storeFull: true,
       });
     }
-    expect(store.stats()).toMatchObject({ leaseKeys: 50, leaseSweeps: 1, evicted: 0 });
+    expect(store.stats()).toMatchObject({ leaseKeys: 50, evicted: 0 });
     // The victim's spent budget was not wiped by the flood.
     expect(store.consumeSync([{ limit, key: 'victim' }]).allowed).toBe(false);
     // Keys that already hold a lease still work, and an expiry makes room again.
@@ -61,6 +61,58 @@ describe('memory store: bounded memory', () => {
     clock.advance(3_600_000);
     expect(store.acquireSync('after-expiry', 1, 1000).acquired).toBe(true);
     expect(store.stats().expiredLeases).toBeGreaterThanOrEqual(49);
+  });
+
+  it('a full registry admits a new key as soon as one lease has expired, renewed or not', () => {
+    const clock = createManualClock(T0);
+    const store = createMemoryStore({ maxLeaseKeys: 100, clock: clock.now });
+    // Steady flood: one new key per ms, each lease held 100 ms and never released.
+    for (let i = 0; i < 1000; i++) {
+      expect(store.acquireSync(`k-${i}`, 1, 100).acquired).toBe(true);
+      expect(store.stats().leaseKeys).toBeLessThanOrEqual(100);
+      clock.advance(1);
+    }
+    // A lease renewed to a shorter TTL frees its place at the new time, not the old one.
+    const small = createMemoryStore({ maxLeaseKeys: 1, clock: clock.now });
+    const a = small.acquireSync('a', 1, 3_600_000);
+    expect(small.acquireSync('b', 1, 1000)).toMatchObject({ acquired: false, storeFull: true });
+    if (!a.acquired) throw new Error('expected a lease');
+    small.renewSync(a.lease, 1000);
+    clock.advance(10_000);
+    expect(small.acquireSync('b', 1, 1000).acquired).toBe(true);
+  });
+
+  it('an allowed batch that fills the store keeps its own keys and stays within maxKeys', () => {
+    const clock = createManualClock(T0);
+    const store = createMemoryStore({ maxKeys: 32, clock: clock.now });
+    const short = fixedWindow({ limit: 100, window: '1s' });
+    const long = fixedWindow({ limit: 100, window: '1d' });
+    for (let i = 0; i < 4; i++) store.consumeSync([{ limit: short, key: `batch-${i}` }]);
+    for (let i = 0; i < 28; i++) store.consumeSync([{ limit: long, key: `other-${i}` }]);
+    const batch = [0, 1, 2, 3].map((i) => ({ limit: short, key: `batch-${i}` }));
+    for (let round = 0; round < 50; round++) {
+      expect(store.consumeSync([...batch, { limit: long, key: `new-${round}` }]).allowed).toBe(true);
+      expect(store.stats().keys).toBeLessThanOrEqual(32);
+      // The batch's own keys kept their counts: 1 before, plus one per round.
+      expect(store.peekSync([{ limit: short, key: 'batch-0', cost: 0 }]).remaining).toBe(100 - 2 - round);
+    }
+    // One sweep made room for many rounds, not one sweep per request.
+    expect(store.stats().sweeps).toBeLessThanOrEqual(50 / 2);
+  });
+
+  it('looking, peeking and denying leave nothing behind, not even a table for an unseen limit', () => {
+    const store = createMemoryStore();
+    for (let i = 0; i < 100; i++) {
+      const limit = fixedWindow({ limit: 1, window: '1s', name: `tenant-${i}` });
+      store.peekSync([{ limit, key: 'k' }]);
+      store.consumeSync([{ limit, key: 'k', cost: 5 }]);
+      store.consumeSync([{ limit, key: 'k', cost: 0 }]);
+      store.consumeSync([
+        { limit, key: 'k', cost: 1 },
+        { limit, key: 'j', cost: 2 },
+      ]);
+    }
+    expect(store.stats()).toMatchObject({ keys: 0, tables: 0 });
   });
 
   it('a denied batch in a full store evicts nobody', () => {
@@ -171,6 +223,23 @@ describe('memory store: options', () => {
     for (let i = 0; i < 4; i++) {
       expect(await a.consume([{ limit, key: 'k' }])).toEqual(b.consumeSync([{ limit, key: 'k' }]));
     }
+  });
+
+  it('serialises every outcome the same way, one check or several', () => {
+    const store = createMemoryStore({ clock: () => T0 });
+    const limit = fixedWindow({ limit: 5, window: '1s' });
+    const one = JSON.parse(JSON.stringify(store.consumeSync([{ limit, key: 'a' }])));
+    const two = JSON.parse(
+      JSON.stringify(
+        store.consumeSync([
+          { limit, key: 'b' },
+          { limit, key: 'c' },
+        ]),
+      ),
+    );
+    const shape = { allowed: true, limit: 5, remaining: 4, resetAfterMs: 1000, retryAfterMs: 0 };
+    expect(one).toEqual({ ...shape, decisions: [shape] });
+    expect(two).toEqual({ ...shape, decisions: [shape, shape] });
   });
 
   it('keeps state written under other parameters apart, even under the same name', () => {

@@ -1,3 +1,4 @@
+import { kernelOf } from '../../core/algorithms/index.js';
 import type { Clock } from '../../core/clock.js';
 import { blank, type Outcome } from '../../core/decision.js';
 import type { Limit } from '../../core/limits.js';
@@ -13,7 +14,7 @@ import {
 import { FAST_PATH, type FastPath } from '../../internal/fast-path.js';
 import type { AcquireResult, Check, Lease, Store } from '../types.js';
 import { type BatchStore, decideBatch } from './batch.js';
-import { sweep } from './eviction.js';
+import { type Keep, sweep } from './eviction.js';
 import * as leases from './leases.js';
 import { createTable, insert, remove, type Table } from './table.js';
 
@@ -59,14 +60,14 @@ export interface MemoryStoreOptions {
 export interface MemoryStoreStats {
   /** Limit states held (one per limit and key). */
   readonly keys: number;
+  /** Limits that hold state in this store (a table each, created on the first write). */
+  readonly tables: number;
   /** Concurrency keys with at least one lease. */
   readonly leaseKeys: number;
   /** States dropped by sweeps because they had expired. */
   readonly expired: number;
   /** Leases dropped by sweeps because they had expired (their holders never released them). */
   readonly expiredLeases: number;
-  /** Sweeps of the lease registry run (at most one per lease expiry while it is full). */
-  readonly leaseSweeps: number;
   /** Live states evicted because the store was full. Non-zero means `maxKeys` is too small for the traffic. */
   readonly evicted: number;
   /** Sweeps run. */
@@ -127,6 +128,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   const counters = { expired: 0, evicted: 0, sweeps: 0 };
   const scratch = new Float64Array(3);
 
+  /** The table of a limit, created on first write only: looking, peeking and denying leave nothing behind. */
   const tableFor = (limit: Limit): Table => {
     let table = tables.get(limit.key);
     if (table === undefined) {
@@ -136,10 +138,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     return table;
   };
 
-  /** Makes room for `extra` new keys: sweeps when the store would exceed `maxKeys`. */
-  const reserve = (extra: number, nowMs: number) => {
+  /** Makes room for `extra` new keys: sweeps when the store would exceed `maxKeys`, sparing `keep`. */
+  const reserve = (extra: number, nowMs: number, keep?: Keep) => {
     if (keys + extra <= maxKeys) return;
-    const result = sweep([...tables.values()], Math.max(0, target - extra), nowMs);
+    const result = sweep([...tables.values()], Math.max(0, target - extra), nowMs, keep);
     counters.sweeps++;
     counters.expired += result.expired;
     counters.evicted += result.evicted;
@@ -151,58 +153,62 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     return insert(table, key);
   };
 
-  /** Decides without writing anything: the kernel runs on a copy of the cells. */
+  /** Decides without writing anything: the kernel runs on a copy of the cells (zeros for a new key). */
   const evaluate = (
-    table: Table,
+    limit: Limit,
     key: string,
     cost: number,
     nowMs: number,
     out: Outcome = blank(),
   ): Outcome => {
-    const slot = table.slots.get(key);
-    for (let c = 0; c < table.width; c++)
-      scratch[c] = slot === undefined ? 0 : table.cells[slot * table.width + c]!;
-    return table.kernel.step(table.limit, scratch, 0, nowMs, cost, out);
+    const table = tables.get(limit.key);
+    const slot = table?.slots.get(key);
+    scratch.fill(0);
+    if (table !== undefined && slot !== undefined) {
+      for (let c = 0; c < table.width; c++) scratch[c] = table.cells[slot * table.width + c]!;
+    }
+    return kernelOf(limit).step(limit, scratch, 0, nowMs, cost, out);
   };
 
-  const consumeOne = (table: Table, key: string, cost: number, nowMs: number, out: Outcome): Outcome => {
-    // A key hammered in a row (one client bursting, an abuser retrying) skips the Map lookup.
-    const slot = key === table.lastKey ? table.lastSlot : table.slots.get(key);
-    if (slot !== undefined) {
-      table.lastKey = key;
-      table.lastSlot = slot;
-      return table.kernel.step(table.limit, table.cells, slot * table.width, nowMs, cost, out);
-    }
-    // A new key: decide first, and take a place in the store only if allowed (a denial evicts nothing).
-    const decision = evaluate(table, key, cost, nowMs, out);
+  /** A key without state: decide first, and take a place only if allowed (a denial evicts nothing). */
+  const consumeNew = (limit: Limit, key: string, cost: number, nowMs: number, out: Outcome): Outcome => {
+    const decision = evaluate(limit, key, cost, nowMs, out);
     if (decision.allowed && cost > 0) {
       reserve(1, nowMs);
+      const table = tableFor(limit);
       const at = insertKey(table, key);
       for (let c = 0; c < table.width; c++) table.cells[at + c] = scratch[c]!;
     }
     return decision;
   };
 
-  const batchStore: BatchStore = { tableFor, reserve, insert: insertKey, evaluate };
+  const consumeOne = (table: Table, key: string, cost: number, nowMs: number, out: Outcome): Outcome => {
+    // A key hammered in a row (one client bursting, an abuser retrying) skips the Map lookup.
+    const slot = key === table.lastKey ? table.lastSlot : table.slots.get(key);
+    if (slot === undefined) return consumeNew(table.limit, key, cost, nowMs, out);
+    table.lastKey = key;
+    table.lastSlot = slot;
+    return table.kernel.step(table.limit, table.cells, slot * table.width, nowMs, cost, out);
+  };
+
+  const batchStore: BatchStore = { tables, tableFor, reserve, insert: insertKey, evaluate };
 
   const consumeSync = (checks: readonly Check[], nowMs = clock()): Outcome => {
-    if (checks.length === 1) {
-      const check = checks[0]!;
-      return consumeOne(
-        tableFor(check.limit),
-        validKey(check.key),
-        validCost(check.cost ?? 1),
-        nowMs,
-        blank(),
-      );
-    }
-    return decideBatch(batchStore, checks, nowMs, true);
+    if (checks.length !== 1) return decideBatch(batchStore, checks, nowMs, true);
+    const { limit, key, cost = 1 } = checks[0]!;
+    const table = tables.get(limit.key);
+    validKey(key);
+    validCost(cost);
+    return table === undefined
+      ? consumeNew(limit, key, cost, nowMs, blank())
+      : consumeOne(table, key, cost, nowMs, blank());
   };
 
   const peekSync = (checks: readonly Check[], nowMs = clock()): Outcome =>
     decideBatch(batchStore, checks, nowMs, false);
 
   const resetSync = (key: string, limits?: readonly Limit[]): void => {
+    validKey(key);
     const targets = limits === undefined ? [...tables.values()] : limits.map((l) => tables.get(l.key));
     for (const table of targets) {
       const slot = table?.slots.get(key);
@@ -211,11 +217,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
         keys--;
       }
     }
-    if (limits === undefined) held.byKey.delete(key);
+    if (limits === undefined) leases.forget(held, key);
   };
 
   const acquireSync = (key: string, max: number, ttlMs: number, nowMs = clock()): AcquireResult =>
-    leases.acquire(held, key, integerAtLeast('max', max, 1), positiveNumber('ttlMs', ttlMs), nowMs);
+    leases.acquire(held, validKey(key), integerAtLeast('max', max, 1), positiveNumber('ttlMs', ttlMs), nowMs);
 
   const fastPath: FastPath = {
     clock,
@@ -233,10 +239,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       leases.renew(held, lease, positiveNumber('ttlMs', ttlMs), nowMs),
     stats: () => ({
       keys,
+      tables: tables.size,
       leaseKeys: held.byKey.size,
       ...counters,
       expiredLeases: held.expired,
-      leaseSweeps: held.sweeps,
     }),
     consume: async (checks, nowMs) => consumeSync(checks, nowMs),
     peek: async (checks, nowMs) => peekSync(checks, nowMs),
