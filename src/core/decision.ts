@@ -53,6 +53,8 @@ class DecisionRecord implements Outcome {
   /** Per-limit decisions when this record holds a combined outcome; otherwise the record is its own. */
   declare list: readonly Decision[] | undefined;
 
+  // The constructor writes its fields itself rather than calling `fill`: measurably faster for a class
+  // allocated once per decision.
   constructor(
     allowed: boolean,
     limit: number,
