@@ -219,8 +219,10 @@ function withSyncPath(
   leaseSpec: () => { key: (k: string) => string; max: number; ttlMs: number },
 ): SyncLimiter {
   const clock = explicitClock ?? fast.clock;
-  const only = limiter.limits.length === 1 ? fast.table(limiter.limits[0]!) : undefined;
+  const single = limiter.limits.length === 1 ? limiter.limits[0]! : undefined;
   const costOf = (opts?: ConsumeOptions) => (opts === undefined ? 1 : validCost(opts.cost ?? 1));
+  // The single limit's table, resolved once; the store keeps it while these functions live.
+  const only = single === undefined ? undefined : fast.table(single);
   const consumeSync =
     only === undefined
       ? (key: string, opts?: ConsumeOptions) => store.consumeSync(checksFor(key, costOf(opts)), clock())
@@ -232,6 +234,7 @@ function withSyncPath(
           fillOutcome(buffer, store.consumeSync(checksFor(key, costOf(opts)), clock())) as DecisionBuffer
       : (key: string, buffer: DecisionBuffer, opts?: ConsumeOptions) =>
           fast.consumeOne(only, validKey(key), costOf(opts), clock(), buffer) as DecisionBuffer;
+  if (only !== undefined) fast.hold(only, [consumeSync, consumeInto]);
   return {
     ...limiter,
     store,

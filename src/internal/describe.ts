@@ -45,6 +45,12 @@ export function cost(value: unknown): number {
   return value;
 }
 
+/** A time in ms given to a store call: a finite number (a NaN would poison state for good). */
+export function nowMs(value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) fail('nowMs', 'a finite number of ms', value);
+  return value;
+}
+
 /** A key: any string. A missing key (`undefined` from an absent header) must not become a shared budget. */
 export function key(value: unknown): string {
   if (typeof value !== 'string') fail('key', 'a string', value);

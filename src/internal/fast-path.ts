@@ -12,6 +12,12 @@ export interface TableHandle {
 /** What a synchronous store offers a limiter: tables resolved once, single-check decisions without arrays. */
 export interface FastPath {
   readonly clock: () => number;
+  /** The limit's table, created if needed. */
   table(limit: Limit): TableHandle;
+  /**
+   * Keeps `table` in the store for as long as any of `holders` (the limiter functions that use it) can
+   * still be called; once they are garbage, the table goes when it holds no state.
+   */
+  hold(table: TableHandle, holders: readonly object[]): void;
   consumeOne(table: TableHandle, key: string, cost: number, nowMs: number, out: Outcome): Outcome;
 }

@@ -75,7 +75,12 @@ function drop(leases: Leases, key: string, held: Map<string, number>, id: string
 
 /** Drops the expired leases of one key; returns how many remain. */
 function purge(leases: Leases, key: string, held: Map<string, number>, nowMs: number): number {
-  for (const [id, expiry] of held) if (expiry <= nowMs) drop(leases, key, held, id);
+  for (const [id, expiry] of held) {
+    if (expiry <= nowMs) {
+      drop(leases, key, held, id);
+      leases.expired++;
+    }
+  }
   return held.size;
 }
 

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createManualClock } from '../../core/clock.js';
 import { fixedWindow, tokenBucket } from '../../core/limits.js';
+import { createLimiter } from '../../limiter.js';
 import { createMemoryStore } from './memory-store.js';
 
 const T0 = 1_700_000_000_000;
@@ -223,6 +224,58 @@ describe('memory store: options', () => {
     for (let i = 0; i < 4; i++) {
       expect(await a.consume([{ limit, key: 'k' }])).toEqual(b.consumeSync([{ limit, key: 'k' }]));
     }
+  });
+
+  it('forgets tables that hold no state, but keeps a live limiter’s own', () => {
+    const clock = createManualClock(T0);
+    const store = createMemoryStore({ maxKeys: 8, clock: clock.now });
+    for (let i = 0; i < 1000; i++) {
+      const limit = fixedWindow({ limit: 1, window: '1s', name: `tenant-${i}` });
+      store.consumeSync([{ limit, key: 'k' }]);
+      clock.advance(200);
+    }
+    // Every sweep dropped the tables it emptied: never more tables than states plus the one being written.
+    expect(store.stats().tables).toBeLessThanOrEqual(store.stats().keys + 1);
+    const limiter = createLimiter({ limits: fixedWindow({ limit: 2, window: '1h' }), store });
+    expect(limiter.consumeSync('k').remaining).toBe(1);
+    limiter.resetSync('k'); // empties the limiter's table; the limiter still holds it
+    expect(limiter.consumeSync('k').remaining).toBe(1);
+    expect(store.peekSync([{ limit: limiter.limits[0]!, key: 'k', cost: 0 }]).remaining).toBe(1);
+    for (let i = 0; i < 100; i++)
+      store.consumeSync([{ limit: fixedWindow({ limit: 1, window: '1s', name: `x-${i}` }), key: 'k' }]);
+    expect(limiter.consumeSync('k').allowed).toBe(true);
+    expect(limiter.consumeSync('k').allowed).toBe(false);
+    expect(store.peekSync([{ limit: limiter.limits[0]!, key: 'k', cost: 0 }]).remaining).toBe(0);
+  });
+
+  it('releases the tables of limiters that were garbage collected', async () => {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc === undefined) throw new Error('run vitest with --expose-gc (see vitest.config.ts)');
+    const store = createMemoryStore();
+    (() => {
+      for (let i = 0; i < 200; i++) {
+        const limiter = createLimiter({ limits: fixedWindow({ limit: 5, window: '1h' }), store });
+        limiter.consumeSync('k');
+        limiter.resetSync('k');
+      }
+    })();
+    expect(store.stats().tables).toBe(200);
+    for (let i = 0; i < 20 && store.stats().tables > 0; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(store.stats().tables).toBe(0);
+  });
+
+  it('refuses a time that is not a finite number rather than poisoning state', () => {
+    const store = createMemoryStore();
+    const limit = fixedWindow({ limit: 1, window: '1s' });
+    expect(() => store.consumeSync([{ limit, key: 'k' }], Number.NaN)).toThrow(
+      'Expected `nowMs` to be a finite number of ms, got `NaN` (number)',
+    );
+    expect(() => store.acquireSync('k', 1, 1000, Number.NaN)).toThrow(
+      'Expected `nowMs` to be a finite number',
+    );
   });
 
   it('serialises every outcome the same way, one check or several', () => {

@@ -10,6 +10,7 @@ import {
   positiveNumber,
   cost as validCost,
   key as validKey,
+  nowMs as validNow,
 } from '../../internal/describe.js';
 import { FAST_PATH, type FastPath } from '../../internal/fast-path.js';
 import type { AcquireResult, Check, Lease, Store } from '../types.js';
@@ -30,7 +31,7 @@ export interface MemoryStoreOptions {
   /**
    * Most limit states (one per limit and key) held at once. When full, the store drops expired state
    * first, then evicts the live state nearest its expiry, down to 15/16 of `maxKeys`. (A single batch
-   * needing more new keys than `maxKeys` is still stored whole.)
+   * writing more keys than `maxKeys` is still stored whole.)
    * @default 1_000_000
    */
   maxKeys?: number;
@@ -122,6 +123,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   const clock = (o.clock as Clock | undefined) ?? Date.now;
   const target = maxKeys - Math.max(1, Math.floor(maxKeys / 16));
 
+  /** The store's time, or the caller's, which must be a finite number. */
+  const now = (given?: number) => (given === undefined ? clock() : validNow(given));
   const tables = new Map<string, Table>();
   const held = leases.createLeases(maxLeaseKeys);
   let keys = 0;
@@ -138,10 +141,24 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     return table;
   };
 
+  /** Forgets a table that holds no state and no limiter uses, so that limits used once cost nothing after. */
+  const dropIfEmpty = (table: Table) => {
+    if (table.slots.size === 0 && table.holders === 0 && tables.get(table.limit.key) === table) {
+      tables.delete(table.limit.key);
+    }
+  };
+  // A limiter's table is held while the limiter's functions live; their collection releases it.
+  const holders = new FinalizationRegistry<Table>((table) => {
+    table.holders--;
+    dropIfEmpty(table);
+  });
+
   /** Makes room for `extra` new keys: sweeps when the store would exceed `maxKeys`, sparing `keep`. */
   const reserve = (extra: number, nowMs: number, keep?: Keep) => {
     if (keys + extra <= maxKeys) return;
-    const result = sweep([...tables.values()], Math.max(0, target - extra), nowMs, keep);
+    const all = [...tables.values()];
+    const result = sweep(all, Math.max(0, target - extra), nowMs, keep);
+    for (const table of all) dropIfEmpty(table);
     counters.sweeps++;
     counters.expired += result.expired;
     counters.evicted += result.evicted;
@@ -193,7 +210,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
 
   const batchStore: BatchStore = { tables, tableFor, reserve, insert: insertKey, evaluate };
 
-  const consumeSync = (checks: readonly Check[], nowMs = clock()): Outcome => {
+  const consumeSync = (checks: readonly Check[], at?: number): Outcome => {
+    const nowMs = now(at);
     if (checks.length !== 1) return decideBatch(batchStore, checks, nowMs, true);
     const { limit, key, cost = 1 } = checks[0]!;
     const table = tables.get(limit.key);
@@ -204,8 +222,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       : consumeOne(table, key, cost, nowMs, blank());
   };
 
-  const peekSync = (checks: readonly Check[], nowMs = clock()): Outcome =>
-    decideBatch(batchStore, checks, nowMs, false);
+  const peekSync = (checks: readonly Check[], at?: number): Outcome =>
+    decideBatch(batchStore, checks, now(at), false);
 
   const resetSync = (key: string, limits?: readonly Limit[]): void => {
     validKey(key);
@@ -215,17 +233,30 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
       if (table !== undefined && slot !== undefined) {
         remove(table, key, slot);
         keys--;
+        dropIfEmpty(table);
       }
     }
     if (limits === undefined) leases.forget(held, key);
   };
 
-  const acquireSync = (key: string, max: number, ttlMs: number, nowMs = clock()): AcquireResult =>
-    leases.acquire(held, validKey(key), integerAtLeast('max', max, 1), positiveNumber('ttlMs', ttlMs), nowMs);
+  const acquireSync = (key: string, max: number, ttlMs: number, at?: number): AcquireResult =>
+    leases.acquire(
+      held,
+      validKey(key),
+      integerAtLeast('max', max, 1),
+      positiveNumber('ttlMs', ttlMs),
+      now(at),
+    );
 
   const fastPath: FastPath = {
     clock,
     table: tableFor,
+    hold: (table, functions) => {
+      for (const f of functions) {
+        (table as Table).holders++;
+        holders.register(f, table as Table);
+      }
+    },
     consumeOne: consumeOne as FastPath['consumeOne'],
   };
 
@@ -234,9 +265,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     peekSync,
     resetSync,
     acquireSync,
-    releaseSync: (lease, nowMs = clock()) => leases.release(held, lease, nowMs),
-    renewSync: (lease, ttlMs, nowMs = clock()) =>
-      leases.renew(held, lease, positiveNumber('ttlMs', ttlMs), nowMs),
+    releaseSync: (lease, at) => leases.release(held, lease, now(at)),
+    renewSync: (lease, ttlMs, at) => leases.renew(held, lease, positiveNumber('ttlMs', ttlMs), now(at)),
     stats: () => ({
       keys,
       tables: tables.size,
@@ -248,9 +278,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     peek: async (checks, nowMs) => peekSync(checks, nowMs),
     reset: async (key, limits) => resetSync(key, limits),
     acquire: async (key, max, ttlMs, nowMs) => acquireSync(key, max, ttlMs, nowMs),
-    release: async (lease, nowMs) => leases.release(held, lease, nowMs ?? clock()),
+    release: async (lease, nowMs) => leases.release(held, lease, now(nowMs)),
     renew: async (lease, ttlMs, nowMs) =>
-      leases.renew(held, lease, positiveNumber('ttlMs', ttlMs), nowMs ?? clock()),
+      leases.renew(held, lease, positiveNumber('ttlMs', ttlMs), now(nowMs)),
     [FAST_PATH]: fastPath,
   };
 }

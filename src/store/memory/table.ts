@@ -16,6 +16,8 @@ export interface Table {
   readonly free: number[];
   /** Next never-used slot. */
   next: number;
+  /** Limiter functions alive that use this table: it is kept, even empty, while any exists. */
+  holders: number;
   /** The key decided last and its slot: a cache that spares the Map lookup for a key hit repeatedly. */
   lastKey: string | undefined;
   lastSlot: number | undefined;
@@ -31,6 +33,7 @@ export function createTable(limit: Limit): Table {
     cells: new Float64Array(kernel.width * 64),
     free: [],
     next: 0,
+    holders: 0,
     lastKey: undefined,
     lastSlot: undefined,
   };
