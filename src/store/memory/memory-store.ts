@@ -61,7 +61,7 @@ export interface MemoryStoreOptions {
 export interface MemoryStoreStats {
   /** Limit states held (one per limit and key). */
   readonly keys: number;
-  /** Limits that hold state in this store (a table each, created on the first write). */
+  /** Tables held: one per limit that holds state here or is used by a live limiter. */
   readonly tables: number;
   /** Concurrency keys with at least one lease. */
   readonly leaseKeys: number;
