@@ -131,7 +131,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   const counters = { expired: 0, evicted: 0, sweeps: 0 };
   const scratch = new Float64Array(3);
 
-  /** The table of a limit, created on first write only: looking, peeking and denying leave nothing behind. */
+  /** The table of a limit, created on its first write or for a limiter: looking and denying create none. */
   const tableFor = (limit: Limit): Table => {
     let table = tables.get(limit.key);
     if (table === undefined) {
