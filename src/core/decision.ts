@@ -36,7 +36,29 @@ export interface Decision {
 export interface Outcome extends Decision {
   /** One decision per check, in the order of the checks. */
   readonly decisions: readonly Decision[];
+  /**
+   * Set only when the store could not decide normally (see `createResilientStore`): `store-timeout` or
+   * `store-error` when the failure mode allowed or denied without the store, `fallback` when a local
+   * stand-in store decided.
+   */
+  readonly reason?: DegradedReason;
+  /**
+   * The time of the decision on the store's clock (ms), when the store reports it: the Redis store does,
+   * so that `atMs + resetAfterMs` is an absolute reset time on the shared clock.
+   */
+  readonly atMs?: number;
 }
+
+/**
+ * Why an outcome was decided in degraded mode.
+ *
+ * @example
+ * ```ts
+ * const reason: DegradedReason | undefined = outcome.reason;
+ * if (reason !== undefined) metrics.increment(`limiter.degraded.${reason}`);
+ * ```
+ */
+export type DegradedReason = 'store-timeout' | 'store-error' | 'fallback';
 
 /**
  * The one class of every decision (one hidden class for V8). A decision is also the {@link Outcome} of a

@@ -25,6 +25,7 @@ export {
   createDecisionBuffer,
   type Decision,
   type DecisionBuffer,
+  type DegradedReason,
   decision,
   type Outcome,
 } from './decision.js';

@@ -1,4 +1,4 @@
-import type { Outcome } from '../core/decision.js';
+import type { DegradedReason, Outcome } from '../core/decision.js';
 import type { Limit } from '../core/limits.js';
 
 /**
@@ -56,6 +56,8 @@ export type AcquireResult =
       /** Leases in flight for the key, this one included. */
       readonly current: number;
       readonly max: number;
+      /** Set only in degraded mode (see {@link Outcome.reason}). */
+      readonly reason?: DegradedReason;
     }
   | {
       readonly acquired: false;
@@ -64,6 +66,8 @@ export type AcquireResult =
       readonly max: number;
       /** Set when the store refused because it holds as many lease keys as it may, all live. */
       readonly storeFull?: true;
+      /** Set only in degraded mode (see {@link Outcome.reason}). */
+      readonly reason?: DegradedReason;
     };
 
 /**
