@@ -7,7 +7,6 @@ import { CONSUME_SOURCE, LEASE_SOURCE } from '../../src/store/redis/scripts.js';
 import { type RedisServer, redisAvailable, startRedisServer } from './harness.js';
 
 const enabled = redisAvailable();
-const T0 = 1_700_000_000_000;
 
 /** Calls per command since the last reset, from INFO commandstats. */
 async function commandStats(client: Redis): Promise<Record<string, number>> {
