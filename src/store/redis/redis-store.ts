@@ -201,8 +201,10 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     hashTag === 'store' ? '' : tagOf === undefined ? key : String(tagOf(key));
   const stateKey = (limit: Limit, key: string) => `${subjectOf(key)}:r:${limit.key}`;
   const leaseKey = (key: string) => `${subjectOf(key)}:c`;
-  const now = (nowMs: number | undefined): string =>
-    clientClock === undefined ? '' : String(nowMs === undefined ? clientClock() : validNow(nowMs));
+  /** The caller's time in client-clock mode (NaN: Redis's clock decides). */
+  const now = (nowMs: number | undefined): number =>
+    clientClock === undefined ? Number.NaN : nowMs === undefined ? clientClock() : validNow(nowMs);
+  const nowArg = (at: number): string => (Number.isNaN(at) ? '' : String(at));
 
   /** Runs a script by SHA1, loading it with `EVAL` when the server does not have it (`NOSCRIPT`). */
   async function run(script: Script, args: string[]): Promise<unknown[]> {
@@ -246,10 +248,12 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     }
     const args = ['EVALSHA', SCRIPTS.consume.sha, String(groups.length)];
     for (const group of groups) args.push(stateKey(group.limit, group.key));
-    args.push(commit, now(nowMs), slack);
+    const at = now(nowMs);
+    args.push(commit, nowArg(at), slack);
     for (const group of groups) args.push(...paramsOf(group.limit), String(group.cost));
     const reply = await run(SCRIPTS.consume, args);
-    const atMs = Number(reply[0]);
+    // Redis's time, in whole ms; or the caller's own, which a script reply would have truncated.
+    const atMs = Number.isNaN(at) ? Number(reply[0]) : at;
     const decided: Decision[] = groups.map((group, g) => {
       const retry = Number(reply[4 * g + 4]);
       return decision(
@@ -266,16 +270,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   }
 
   async function lease(key: string, op: string, nowMs: number | undefined, extra: string[]) {
-    return run(SCRIPTS.lease, [
-      'EVALSHA',
-      SCRIPTS.lease.sha,
-      '1',
-      leaseKey(key),
-      op,
-      now(nowMs),
-      slack,
-      ...extra,
-    ]);
+    const args = ['EVALSHA', SCRIPTS.lease.sha, '1', leaseKey(key), op, nowArg(now(nowMs)), slack];
+    return run(SCRIPTS.lease, [...args, ...extra]);
   }
 
   const tag = instanceTag();

@@ -8,20 +8,12 @@ import { createHash } from 'node:crypto';
  * (JavaScript `String(n)` in, `%.17g` out), never as a 14-digit `tostring`.
  */
 
-/** Helpers shared by the scripts: the clock, tolerances, and number formatting. */
-const PRELUDE = `
+/** Constants shared by the scripts: the tolerances of src/core/algorithms/kernel.ts and token-bucket.ts. */
+const CONSTANTS = `
 local EPS = 1e-9
 local FLOAT_ERROR = 1e-15
 local WAIT_ERROR = 1e-14
 local floor, ceil, max, min, fmod = math.floor, math.ceil, math.max, math.min, math.fmod
-
-local function clock(given)
-  if given ~= '' then return tonumber(given) end
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
-end
-
-local function fmt(x) return string.format('%.17g', x) end
 `;
 
 /**
@@ -30,10 +22,12 @@ local function fmt(x) return string.format('%.17g', x) end
  * group: kind (t, f, s), three parameters, cost.
  *   t (token bucket): tokensPerMs, intervalMs, burst
  *   f (fixed window), s (sliding window): windowMs, limit, unused
- * Returns: { now as a string, then per group: allowed (1/0), remaining, resetAfterMs, retryAfterMs (-1 for
- * never) }.
+ * Returns: { now (whole ms), then per group: allowed (1/0), remaining, resetAfterMs, retryAfterMs (-1: never) }.
+ *
+ * Written for speed, since Redis runs the whole chunk on every call: every function below is a closure
+ * made anew per call, so there are few of them, no dispatch tables, and states travel as plain values.
  */
-export const CONSUME_SOURCE = `${PRELUDE}
+export const CONSUME_SOURCE = `${CONSTANTS}
 local function whole(units, capacity, tol)
   if units > 0 then return floor(min(units + tol, capacity + EPS)) end
   return 0
@@ -44,193 +38,184 @@ local function ceilms(ms, tol)
   return 0
 end
 
+local function windowIndex(at, w)
+  return floor((at - fmod(at, w)) / w + 0.5)
+end
+
+-- Whether a request of cost fits at time at, given the stored state (s1, s2, s3): the admission rules.
+local function admits(kind, a, b, c, s1, s2, s3, at, cost)
+  if kind == 't' then
+    local n = at * a
+    local outstanding = 0
+    if s1 > n then outstanding = s1 - n end
+    return outstanding + cost <= c + EPS
+  end
+  local index = windowIndex(at, a)
+  local current, previous = 0, 0
+  if s1 == index then current = s2; previous = s3 elseif s1 == index - 1 then previous = s2 end
+  if kind == 'f' then return current + cost <= b + EPS end
+  return previous * (1 - fmod(at, a) / a) + current + cost <= b + EPS
+end
+
 -- The exact whole-ms wait: the analytic guess settled against the admission rule itself.
-local function settle(admits, p, s, now, cost, guess)
+local function settle(kind, a, b, c, s1, s2, s3, now, cost, guess)
   local wait = 1
   if guess > 1 then wait = ceil(guess - 1e-7) end
   local i = 0
-  while i < 3 and not admits(p, s, now + wait, cost) do wait = wait + 1; i = i + 1 end
+  while i < 3 and not admits(kind, a, b, c, s1, s2, s3, now + wait, cost) do wait = wait + 1; i = i + 1 end
   i = 0
-  while i < 3 and wait > 1 and admits(p, s, now + wait - 1, cost) do wait = wait - 1; i = i + 1 end
-  if admits(p, s, now + wait, cost) and (wait == 1 or not admits(p, s, now + wait - 1, cost)) then
+  while i < 3 and wait > 1 and admits(kind, a, b, c, s1, s2, s3, now + wait - 1, cost) do
+    wait = wait - 1; i = i + 1
+  end
+  if admits(kind, a, b, c, s1, s2, s3, now + wait, cost)
+    and (wait == 1 or not admits(kind, a, b, c, s1, s2, s3, now + wait - 1, cost)) then
     return wait
   end
   local low, high = 0, max(1, wait)
-  while not admits(p, s, now + high, cost) do low = high; high = high * 2 end
+  while not admits(kind, a, b, c, s1, s2, s3, now + high, cost) do low = high; high = high * 2 end
   while high - low > 1 do
     local mid = floor((low + high) / 2)
-    if admits(p, s, now + mid, cost) then high = mid else low = mid end
+    if admits(kind, a, b, c, s1, s2, s3, now + mid, cost) then high = mid else low = mid end
   end
   return high
 end
 
--- Token bucket (GCRA), state { tat in emission intervals }.
-local function tbAdmits(p, s, at, cost)
-  local n = at * p[1]
-  local outstanding = 0
-  if s[1] > n then outstanding = s[1] - n end
-  return outstanding + cost <= p[3] + EPS
-end
-
-local function tbStep(p, s, now, cost)
-  local interval, burst = p[2], p[3]
-  local n = now * p[1]
-  local tat = s[1]
-  local base = max(tat, n)
-  local outstanding = base - n + cost
-  local tol = n * FLOAT_ERROR + EPS
-  if outstanding > burst + EPS then
+-- One limit's decision on state (s1, s2, s3) at now. Returns allowed (1/0), remaining, resetAfterMs,
+-- retryAfterMs (-1: never), and the state after it (unchanged unless allowed with a positive cost).
+local function decide(kind, a, b, c, s1, s2, s3, now, cost)
+  if kind == 't' then
+    -- Token bucket (GCRA): a = tokensPerMs, b = intervalMs, c = burst; s1 = TAT in emission intervals.
+    local n = now * a
+    local base = max(s1, n)
+    local outstanding = base - n + cost
+    local tol = n * FLOAT_ERROR + EPS
+    if outstanding <= c + EPS then
+      local tat = s1
+      if cost > 0 then tat = base + cost end
+      return 1, whole(c - outstanding, c, tol), ceilms(outstanding * b, tol * b), 0, tat, 0, 0
+    end
     local retry = -1
-    if cost <= burst + EPS then
-      local guess = (outstanding - burst - EPS) * interval
+    if cost <= c + EPS then
+      local guess = (outstanding - c - EPS) * b
       retry = max(1, ceil(guess - now * WAIT_ERROR))
-      if not tbAdmits(p, s, now + retry, cost) then
+      if not admits(kind, a, b, c, s1, s2, s3, now + retry, cost) then
         retry = retry + 1
-        if not tbAdmits(p, s, now + retry, cost) then retry = settle(tbAdmits, p, s, now, cost, guess) end
+        if not admits(kind, a, b, c, s1, s2, s3, now + retry, cost) then
+          retry = settle(kind, a, b, c, s1, s2, s3, now, cost, guess)
+        end
       end
     end
-    return 0, whole(burst - (base - n), burst, tol), ceilms((base - n) * interval, tol * interval), retry
+    return 0, whole(c - (base - n), c, tol), ceilms((base - n) * b, tol * b), retry, s1, s2, s3
   end
-  if cost > 0 then s[1] = base + cost end
-  return 1, whole(burst - outstanding, burst, tol), ceilms(outstanding * interval, tol * interval), 0
-end
-
-local function tbExpires(p, s) return s[1] * p[2] end
-
-local function windowIndex(now, w)
-  return floor((now - fmod(now, w)) / w + 0.5)
-end
-
--- Fixed window, state { window index, count }.
-local function fwAdmits(p, s, at, cost)
-  local count = 0
-  if s[1] == windowIndex(at, p[1]) then count = s[2] end
-  return count + cost <= p[2] + EPS
-end
-
-local function fwStep(p, s, now, cost)
-  local w, limit = p[1], p[2]
-  local index = windowIndex(now, w)
-  local count = 0
-  if s[1] == index then count = s[2] end
-  local reset = ceilms(w - fmod(now, w), EPS)
-  if count + cost <= limit + EPS then
-    if cost > 0 then s[1] = index; s[2] = count + cost end
-    return 1, whole(limit - count - cost, limit, EPS), reset, 0
-  end
-  local retry = max(1, reset)
-  if cost > limit + EPS then retry = -1 end
-  return 0, whole(limit - count, limit, EPS), reset, retry
-end
-
-local function fwExpires(p, s) return (s[1] + 1) * p[1] end
-
--- Sliding window counter, state { window index, count, previous window's count }.
-local function swLoad(p, s, now)
-  local w = p[1]
-  local index = windowIndex(now, w)
-  local elapsed = fmod(now, w)
+  -- Windows: a = windowMs, b = limit; s1 = window index, s2 = its count, s3 = the previous window's count.
+  local index = windowIndex(now, a)
+  local elapsed = fmod(now, a)
   local current, previous = 0, 0
-  if s[1] == index then
-    current = s[2]; previous = s[3]
-  elseif s[1] == index - 1 then
-    previous = s[2]
+  if s1 == index then current = s2; previous = s3 elseif kind == 's' and s1 == index - 1 then previous = s2 end
+  if kind == 'f' then
+    local reset = ceilms(a - elapsed, EPS)
+    if current + cost <= b + EPS then
+      if cost > 0 then return 1, whole(b - current - cost, b, EPS), reset, 0, index, current + cost, 0 end
+      return 1, whole(b - current - cost, b, EPS), reset, 0, s1, s2, s3
+    end
+    local retry = max(1, reset)
+    if cost > b + EPS then retry = -1 end
+    return 0, whole(b - current, b, EPS), reset, retry, s1, s2, s3
   end
-  return previous * (1 - elapsed / w) + current, current, previous, index, elapsed
-end
-
-local function swResetAfter(w, count, previous, elapsed)
-  if count > 0 then return ceilms(2 * w - elapsed, EPS) end
-  if previous > 0 then return ceilms(w - elapsed, EPS) end
-  return 0
-end
-
-local function swAdmits(p, s, at, cost)
-  local estimate = swLoad(p, s, at)
-  return estimate + cost <= p[2] + EPS
-end
-
-local function swStep(p, s, now, cost)
-  local w, limit = p[1], p[2]
-  local estimate, current, previous, index, elapsed = swLoad(p, s, now)
-  if estimate + cost <= limit + EPS then
+  -- Sliding window counter: the previous window's count, weighted by how much of it the window still covers.
+  local estimate = previous * (1 - elapsed / a) + current
+  if estimate + cost <= b + EPS then
     local after = current + cost
-    if cost > 0 then s[1] = index; s[2] = after; s[3] = previous end
-    return 1, whole(limit - estimate - cost, limit, EPS), swResetAfter(w, after, previous, elapsed), 0
+    local reset = 0
+    if after > 0 then reset = ceilms(2 * a - elapsed, EPS) elseif previous > 0 then reset = ceilms(a - elapsed, EPS) end
+    local remaining = whole(b - estimate - cost, b, EPS)
+    if cost > 0 then return 1, remaining, reset, 0, index, after, previous end
+    return 1, remaining, reset, 0, s1, s2, s3
   end
-  local reset = swResetAfter(w, current, previous, elapsed)
-  local remaining = whole(limit - estimate, limit, EPS)
-  if cost > limit + EPS then return 0, remaining, reset, -1 end
-  local room = limit + EPS - cost - current
+  local reset = 0
+  if current > 0 then reset = ceilms(2 * a - elapsed, EPS) elseif previous > 0 then reset = ceilms(a - elapsed, EPS) end
+  local remaining = whole(b - estimate, b, EPS)
+  if cost > b + EPS then return 0, remaining, reset, -1, s1, s2, s3 end
+  local room = b + EPS - cost - current
   local guess
   if room >= 0 then
-    guess = w * (1 - room / previous) - elapsed
+    guess = a * (1 - room / previous) - elapsed
   else
-    guess = w - elapsed + w * (1 - (limit + EPS - cost) / current)
+    guess = a - elapsed + a * (1 - (b + EPS - cost) / current)
   end
-  return 0, remaining, reset, settle(swAdmits, p, s, now, cost, guess)
-end
-
-local function swExpires(p, s)
-  if s[2] > 0 then return (s[1] + 2) * p[1] end
-  return (s[1] + 1) * p[1]
-end
-
-local STEP = { t = tbStep, f = fwStep, s = swStep }
-local EXPIRES = { t = tbExpires, f = fwExpires, s = swExpires }
-local WIDTH = { t = 1, f = 2, s = 3 }
-local FORMAT = { '<d', '<dd', '<ddd' }
-
-local function load(key, width)
-  local raw = redis.call('GET', key)
-  if not raw then return { 0, 0, 0 } end
-  local a, b, c = struct.unpack(FORMAT[width], raw)
-  if width == 1 then return { a, 0, 0 } end
-  if width == 2 then return { a, b, 0 } end
-  return { a, b, c }
+  return 0, remaining, reset, settle(kind, a, b, c, s1, s2, s3, now, cost, guess), s1, s2, s3
 end
 
 local commit = ARGV[1] == '1'
-local now = clock(ARGV[2])
+local now
+if ARGV[2] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
+else
+  now = tonumber(ARGV[2])
+end
 local slack = tonumber(ARGV[3])
 local groups = #KEYS
-local out = { fmt(now) }
-local params, states, stored = {}, {}, {}
+
+local function write(g, kind, n1, n2, n3, ttl)
+  local packed
+  if kind == 't' then packed = struct.pack('<d', n1)
+  elseif kind == 'f' then packed = struct.pack('<dd', n1, n2)
+  else packed = struct.pack('<ddd', n1, n2, n3) end
+  redis.call('SET', KEYS[g], packed, 'PX', ttl)
+end
+
+-- A single group (the common case) commits as soon as it allows; a batch keeps, per group, the state it
+-- read (3 values), the state to write (3 values) and its TTL (0: nothing to write), until all have allowed.
+local out, held
+if groups == 1 then out = { now, 0, 0, 0, 0 } else out = { now }; held = {} end
 local allowed = true
 for g = 1, groups do
   local at = 3 + (g - 1) * 5
   local kind = ARGV[at + 1]
-  local p = { tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5]) }
-  local s = load(KEYS[g], WIDTH[kind])
-  params[g] = p
-  stored[g] = { s[1], s[2], s[3] }
-  states[g] = s
-  local ok, remaining, reset, retry = STEP[kind](p, s, now, p[4])
-  if ok == 0 then allowed = false end
+  local a, b, c, cost = tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
+  local s1, s2, s3 = 0, 0, 0
+  local raw = redis.call('GET', KEYS[g])
+  if raw then
+    if kind == 't' then s1 = struct.unpack('<d', raw)
+    elseif kind == 'f' then s1, s2 = struct.unpack('<dd', raw)
+    else s1, s2, s3 = struct.unpack('<ddd', raw) end
+  end
+  local ok, remaining, reset, retry, n1, n2, n3 = decide(kind, a, b, c, s1, s2, s3, now, cost)
   local o = (g - 1) * 4 + 2
   out[o], out[o + 1], out[o + 2], out[o + 3] = ok, remaining, reset, retry
+  local ttl = 0
+  if ok == 0 then
+    allowed = false
+  elseif cost > 0 and commit then
+    -- When the new state becomes equivalent to no state.
+    local expires
+    if kind == 't' then expires = n1 * b elseif kind == 'f' or n2 <= 0 then expires = (n1 + 1) * a else expires = (n1 + 2) * a end
+    ttl = max(1, ceil(expires - now)) + slack
+    if groups == 1 then write(g, kind, n1, n2, n3, ttl) end
+  end
+  if held then
+    local h = (g - 1) * 7
+    held[h + 1], held[h + 2], held[h + 3], held[h + 4], held[h + 5], held[h + 6], held[h + 7] = s1, s2, s3, n1, n2, n3, ttl
+  end
 end
 
-if not allowed then
+if held and not allowed then
   -- Nothing is consumed: the limits that would have allowed report their untouched budget.
   for g = 1, groups do
     local o = (g - 1) * 4 + 2
     if out[o] == 1 then
-      local kind = ARGV[3 + (g - 1) * 5 + 1]
-      local _, remaining, reset, retry = STEP[kind](params[g], stored[g], now, 0)
+      local at = 3 + (g - 1) * 5
+      local h = (g - 1) * 7
+      local _, remaining, reset, retry = decide(ARGV[at + 1], tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]),
+        tonumber(ARGV[at + 4]), held[h + 1], held[h + 2], held[h + 3], now, 0)
       out[o + 1], out[o + 2], out[o + 3] = remaining, reset, retry
     end
   end
-elseif commit then
+elseif held then
   for g = 1, groups do
-    local p = params[g]
-    if p[4] > 0 then
-      local kind = ARGV[3 + (g - 1) * 5 + 1]
-      local width = WIDTH[kind]
-      local s = states[g]
-      local ttl = max(1, ceil(EXPIRES[kind](p, s) - now)) + slack
-      redis.call('SET', KEYS[g], struct.pack(FORMAT[width], s[1], s[2], s[3]), 'PX', fmt(ttl))
-    end
+    local h = (g - 1) * 7
+    if held[h + 7] > 0 then write(g, ARGV[3 + (g - 1) * 5 + 1], held[h + 4], held[h + 5], held[h + 6], held[h + 7]) end
   end
 end
 return out
@@ -242,7 +227,16 @@ return out
  * (ms), then: acquire → max, ttlMs, id; release → id; renew → ttlMs, id.
  * Returns { now as a string, then: acquire → acquired (1/0), current; release → 1/0; renew → 1/0 }.
  */
-export const LEASE_SOURCE = `${PRELUDE}
+export const LEASE_SOURCE = `${CONSTANTS}
+local function clock(given)
+  if given ~= '' then return tonumber(given) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
+end
+
+-- Scores and TTLs as exact decimal strings (redis.call would print a number with 14 digits only).
+local function fmt(x) return string.format('%.17g', x) end
+
 local key = KEYS[1]
 local op = ARGV[1]
 local now = clock(ARGV[2])
