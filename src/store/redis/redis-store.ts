@@ -222,8 +222,36 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     }
   }
 
+  /** The decision of group `g` in a consume reply. */
+  const decisionAt = (reply: unknown[], g: number, limit: Limit): Decision => {
+    const retry = Number(reply[4 * g + 4]);
+    return decision(
+      Number(reply[4 * g + 1]) === 1,
+      capacityOf(limit),
+      Number(reply[4 * g + 2]),
+      Number(reply[4 * g + 3]),
+      retry === -1 ? Number.POSITIVE_INFINITY : retry,
+    );
+  };
+  /** Stamps an outcome with its time: Redis's, in whole ms, or the caller's own (a reply truncates it). */
+  const stamped = (outcome: Outcome, at: number, reply: unknown[]): Outcome => {
+    (outcome as { atMs: number }).atMs = Number.isNaN(at) ? Number(reply[0]) : at;
+    return outcome;
+  };
+
   async function decide(checks: readonly Check[], nowMs: number | undefined, commit: string) {
     if (!Array.isArray(checks) || checks.length === 0) fail('checks', 'a non-empty array of checks', checks);
+    if (checks.length === 1) {
+      // The common case, without the grouping machinery.
+      const { limit, key, cost } = checks[0]!;
+      const units = cost === undefined || cost === 1 ? '1' : String(validCost(cost));
+      const [kind, a, b, c] = paramsOf(limit);
+      const at = now(nowMs);
+      const args = ['EVALSHA', SCRIPTS.consume.sha, '1', stateKey(limit, validKey(key))];
+      args.push(commit, nowArg(at), slack, kind!, a!, b!, c!, units);
+      const reply = await run(SCRIPTS.consume, args);
+      return stamped(decisionAt(reply, 0, limit) as Outcome, at, reply);
+    }
     const groups: Group[] = [];
     const groupOf: number[] = new Array(checks.length);
     for (const [i, check] of checks.entries()) {
@@ -252,21 +280,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     args.push(commit, nowArg(at), slack);
     for (const group of groups) args.push(...paramsOf(group.limit), String(group.cost));
     const reply = await run(SCRIPTS.consume, args);
-    // Redis's time, in whole ms; or the caller's own, which a script reply would have truncated.
-    const atMs = Number.isNaN(at) ? Number(reply[0]) : at;
-    const decided: Decision[] = groups.map((group, g) => {
-      const retry = Number(reply[4 * g + 4]);
-      return decision(
-        Number(reply[4 * g + 1]) === 1,
-        capacityOf(group.limit),
-        Number(reply[4 * g + 2]),
-        Number(reply[4 * g + 3]),
-        retry === -1 ? Number.POSITIVE_INFINITY : retry,
-      );
-    });
-    const outcome = (checks.length === 1 ? decided[0] : combine(groupOf.map((g) => decided[g]!))) as Outcome;
-    (outcome as { atMs: number }).atMs = atMs;
-    return outcome;
+    const decided = groups.map((group, g) => decisionAt(reply, g, group.limit));
+    return stamped(combine(groupOf.map((g) => decided[g]!)), at, reply);
   }
 
   async function lease(key: string, op: string, nowMs: number | undefined, extra: string[]) {
