@@ -28,8 +28,10 @@ export interface Breaker {
 export interface BreakerOptions {
   readonly timeoutMs: number;
   readonly retryMs: number;
+  /** Consecutive failures that take the store down (a failed probe takes it down again at once). */
+  readonly threshold: number;
   readonly clock: Clock;
-  readonly onError?: ((error: unknown, reason: Failure) => void) | undefined;
+  readonly onError?: ((error: unknown, reason: Failure) => unknown) | undefined;
 }
 
 /** The code of the `StoreError` of a call that did not settle in time. */
@@ -38,8 +40,11 @@ export const TIMEOUT_CODE = 'ERR_SLUICE_STORE_TIMEOUT';
 /** Settles like `call()`, or rejects with a timeout `StoreError` after `ms`, whichever comes first. */
 export function within<T>(call: () => Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
+    // When the timer fires, replies that have already arrived are read first (setImmediate runs after the
+    // event loop's I/O phase): a busy event loop (a GC pause, a slow handler) is not a slow store.
     const timer = setTimeout(
-      () => reject(new StoreError(TIMEOUT_CODE, `The store did not answer within ${ms} ms`)),
+      () =>
+        setImmediate(() => reject(new StoreError(TIMEOUT_CODE, `The store did not answer within ${ms} ms`))),
       ms,
     );
     // Never keeps a process alive; optional where timers are plain numbers (browsers, workers).
@@ -65,17 +70,18 @@ export function within<T>(call: () => Promise<T>, ms: number): Promise<T> {
 }
 
 /**
- * A failure (timeout or error) takes the store down: calls are refused at once for `retryMs`, then one
+ * `threshold` consecutive failures (timeouts or errors) take the store down: calls are refused at once for `retryMs`, then one
  * call is let through as a probe (concurrent calls are still refused), and its success brings the store up.
  * Breaker time is read from `clock`; the timeout is a real timer.
  */
-export function createBreaker({ timeoutMs, retryMs, clock, onError }: BreakerOptions): Breaker {
+export function createBreaker({ timeoutMs, retryMs, threshold, clock, onError }: BreakerOptions): Breaker {
   // `epoch` moves at every change of state, so that a call started before a change (a slow call still in
   // flight when the store went down, or when a probe succeeded) cannot undo it.
   let up = true;
   let epoch = 0;
   let downAtMs = 0;
   let probing = false;
+  let failures = 0; // consecutive, while up
   let lastReason: Failure = 'store-error';
   let lastError: unknown;
   const counters = { timeouts: 0, errors: 0, probes: 0, recoveries: 0 };
@@ -95,7 +101,9 @@ export function createBreaker({ timeoutMs, retryMs, clock, onError }: BreakerOpt
     if (reason === 'store-timeout') counters.timeouts++;
     else counters.errors++;
     lastError = error;
-    if (ticket.probe || (up && ticket.epoch === epoch)) {
+    if (up && ticket.epoch === epoch) failures++;
+    if (ticket.probe || (up && ticket.epoch === epoch && failures >= threshold)) {
+      failures = 0;
       up = false;
       probing = false;
       downAtMs = clock();
@@ -103,7 +111,9 @@ export function createBreaker({ timeoutMs, retryMs, clock, onError }: BreakerOpt
       epoch++;
     }
     try {
-      onError?.(error, reason);
+      const returned: unknown = onError?.(error, reason);
+      // An async logger's rejection must not become an unhandled rejection either.
+      if (returned instanceof Promise) returned.catch(() => {});
     } catch {
       // A failing logger must not turn a degraded answer into an error.
     }
@@ -123,6 +133,7 @@ export function createBreaker({ timeoutMs, retryMs, clock, onError }: BreakerOpt
       if (ticket === undefined) return { ok: false, reason: lastReason, error: undefined };
       try {
         const value = await within(call, timeoutMs);
+        if (ticket.epoch === epoch) failures = 0;
         if (ticket.probe) {
           up = true;
           probing = false;

@@ -45,6 +45,8 @@ function setup(options: ResilientStoreOptions = {}) {
   const store = createResilientStore(flaky.store, {
     timeout: TIMEOUT,
     clock: clock.now,
+    // One failure takes the store down, so that every test sees the breaker at work at once.
+    failureThreshold: 1,
     onError: (error, reason) => errors.push([error, reason]),
     ...options,
   });
@@ -207,7 +209,12 @@ describe('resilient store: failure modes', () => {
     const clock = createManualClock(T0);
     const flaky = createFlakyStore(clock);
     const local = createMemoryStore({ clock: clock.now });
-    const store = createResilientStore(flaky.store, { fallback: local, clock: clock.now, timeout: TIMEOUT });
+    const store = createResilientStore(flaky.store, {
+      fallback: local,
+      clock: clock.now,
+      timeout: TIMEOUT,
+      failureThreshold: 1,
+    });
     flaky.state.behaviour = 'reject';
     await store.consume([{ limit: perHour, key: 'k' }]);
     expect(local.peekSync([{ limit: perHour, key: 'k', cost: 0 }]).remaining).toBe(1);
@@ -267,7 +274,7 @@ describe('resilient store: timeout', () => {
           throw new TypeError('client is closed');
         },
       },
-      { failureMode: 'open', clock: clock.now },
+      { failureMode: 'open', clock: clock.now, failureThreshold: 1 },
     );
     expect((await store.consume([{ limit: perHour, key: 'k' }])).reason).toBe('store-error');
     expect(store.stats()).toMatchObject({ state: 'down', errors: 1, lastError: 'client is closed' });
@@ -278,7 +285,7 @@ describe('resilient store: timeout', () => {
     const inner = createFlakyStore(clock).store;
     const store = createResilientStore(
       { ...inner, consume: async () => Promise.reject(new StoreError('ERR_SLUICE_STORE_TIMEOUT', 'slow')) },
-      { failureMode: 'open', clock: clock.now },
+      { failureMode: 'open', clock: clock.now, failureThreshold: 1 },
     );
     expect((await store.consume([{ limit: perHour, key: 'k' }])).reason).toBe('store-timeout');
     expect(store.stats()).toMatchObject({ timeouts: 1, errors: 0, lastError: 'slow' });
@@ -287,6 +294,40 @@ describe('resilient store: timeout', () => {
 
 describe('resilient store: circuit breaker', () => {
   const checks = [{ limit: perHour, key: 'k' }];
+
+  it('by default, one failure is answered in degraded mode but only three in a row take the store down', async () => {
+    const { flaky, store } = setup({ failureMode: 'open', failureThreshold: undefined as never });
+    flaky.state.behaviour = 'reject';
+    expect((await store.consume(checks)).reason).toBe('store-error');
+    flaky.state.behaviour = 'ok';
+    expect((await store.consume(checks)).reason).toBeUndefined(); // a success clears the count
+    flaky.state.behaviour = 'reject';
+    for (let i = 0; i < 2; i++) await store.consume(checks);
+    expect(store.stats().state).toBe('up');
+    const calls = flaky.state.calls;
+    await store.consume(checks);
+    expect(store.stats()).toMatchObject({ state: 'down', errors: 4 });
+    await store.consume(checks);
+    expect(flaky.state.calls).toBe(calls + 1); // down: the store is not called any more
+  });
+
+  it('an async onError that rejects is not an unhandled rejection', async () => {
+    const { flaky, store } = setup({
+      failureMode: 'open',
+      onError: async () => Promise.reject(new Error('log sink down')),
+    });
+    flaky.state.behaviour = 'reject';
+    let unhandled = 0;
+    const count = () => unhandled++;
+    process.on('unhandledRejection', count);
+    try {
+      expect((await store.consume(checks)).reason).toBe('store-error');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    } finally {
+      process.off('unhandledRejection', count);
+    }
+    expect(unhandled).toBe(0);
+  });
 
   it('does not call the store while down, whatever the call', async () => {
     const { store, flaky, clock, errors } = setup({ failureMode: 'open', retryInterval: '1s' });
@@ -415,7 +456,12 @@ describe('resilient store: leases and reset across an outage', () => {
     const clock = createManualClock(T0);
     const flaky = createFlakyStore(clock);
     const local = createMemoryStore({ clock: clock.now });
-    const store = createResilientStore(flaky.store, { fallback: local, clock: clock.now, timeout: TIMEOUT });
+    const store = createResilientStore(flaky.store, {
+      fallback: local,
+      clock: clock.now,
+      timeout: TIMEOUT,
+      failureThreshold: 1,
+    });
     flaky.state.behaviour = 'reject';
     const held = await store.acquire('jobs', 1, 60_000);
     if (!held.acquired) throw new Error('unreachable');

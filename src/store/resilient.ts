@@ -60,6 +60,14 @@ export interface ResilientStoreOptions {
    */
   retryInterval?: Duration;
   /**
+   * Consecutive failed calls that take the store down. One slow call (a GC pause, a network blip) is
+   * answered in degraded mode but does not, alone, stop the use of a healthy store; a failed probe takes it
+   * down again at once.
+   * @default 3
+   * @example 1
+   */
+  failureThreshold?: number;
+  /**
    * The local store that decides in `fallback` mode. Accepted only with `failureMode: 'fallback'`.
    * @default createMemoryStore({ clock })
    * @example createMemoryStore({ maxKeys: 50_000 })
@@ -75,7 +83,7 @@ export interface ResilientStoreOptions {
    * `ERR_SLUICE_STORE_TIMEOUT` for a timeout). Whatever it throws is ignored.
    * @example (error, reason) => log.warn({ err: error, reason }, 'rate limit store failing')
    */
-  onError?: (error: unknown, reason: Exclude<DegradedReason, 'fallback'>) => void;
+  onError?: (error: unknown, reason: Exclude<DegradedReason, 'fallback'>) => unknown;
 }
 
 /**
@@ -190,12 +198,14 @@ export function createResilientStore(store: Store, options: ResilientStoreOption
     'timeout',
     'failureMode',
     'retryInterval',
+    'failureThreshold',
     'fallback',
     'clock',
     'onError',
   ]);
   const timeoutMs = parsePositiveDuration(o.timeout ?? 50, 'timeout');
   const retryMs = parsePositiveDuration(o.retryInterval ?? 1000, 'retryInterval');
+  const threshold = integerAtLeast('failureThreshold', o.failureThreshold ?? 3, 1);
   const mode = (o.failureMode ?? 'fallback') as FailureMode;
   if (!MODES.includes(mode)) fail('failureMode', '"open", "closed" or "fallback"', o.failureMode);
   if (o.clock !== undefined && typeof o.clock !== 'function')
@@ -214,7 +224,7 @@ export function createResilientStore(store: Store, options: ResilientStoreOption
   const fallback =
     mode === 'fallback' ? ((o.fallback as Store | undefined) ?? createMemoryStore({ clock })) : undefined;
 
-  const breaker = createBreaker({ timeoutMs, retryMs, clock, onError });
+  const breaker = createBreaker({ timeoutMs, retryMs, threshold, clock, onError });
   const { attempt } = breaker;
   const degraded = { open: 0, closed: 0, fallback: 0 };
   let leases = 0;

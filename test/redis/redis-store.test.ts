@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, fixedWindow, slidingWindow, tokenBucket, withId } from '../../src/index.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
@@ -7,6 +8,10 @@ import { CONSUME_SOURCE, LEASE_SOURCE } from '../../src/store/redis/scripts.js';
 import { type RedisServer, redisAvailable, startRedisServer } from './harness.js';
 
 const enabled = redisAvailable();
+const PINNED = {
+  consume: '73c04f4a4c770b2a22e872b53ef6bb1a2539dfa9',
+  lease: '994a8211cfb0f62a09bbef408a5c855c9cf580d7',
+};
 
 /** Calls per command since the last reset, from INFO commandstats. */
 async function commandStats(client: Redis): Promise<Record<string, number>> {
@@ -32,6 +37,8 @@ describe.runIf(enabled)('redis store on a real redis-server', () => {
     const store = createRedisStore({ client });
     const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
     expect(store.scripts).toEqual({ consume: sha1(CONSUME_SOURCE), lease: sha1(LEASE_SOURCE) });
+    // Pinned: a change to a script is a change of its name on every server, so it must be deliberate.
+    expect(store.scripts).toEqual(PINNED);
     expect(await client.script('LOAD', CONSUME_SOURCE)).toBe(store.scripts.consume);
     expect(await client.script('LOAD', LEASE_SOURCE)).toBe(store.scripts.lease);
   });
@@ -91,17 +98,17 @@ describe.runIf(enabled)('redis store on a real redis-server', () => {
   it('gives every key it writes a TTL no longer than its state lives', async () => {
     await client.flushdb();
     const store = createRedisStore({ client });
-    const bucket = withId(tokenBucket({ rate: 10, per: '1s', burst: 3 }), 'ttl-bucket');
-    const fixed = withId(fixedWindow({ limit: 5, window: '2s' }), 'ttl-fixed');
-    const sliding = withId(slidingWindow({ limit: 5, window: '2s' }), 'ttl-sliding');
-    for (let i = 0; i < 4; i++) {
+    const bucket = withId(tokenBucket({ rate: 1, per: '1s', burst: 3 }), 'ttl-bucket');
+    const fixed = withId(fixedWindow({ limit: 5, window: '1h' }), 'ttl-fixed');
+    const sliding = withId(slidingWindow({ limit: 5, window: '1h' }), 'ttl-sliding');
+    for (let i = 0; i < 3; i++) {
       await store.consume([
         { limit: bucket, key: 'k' },
         { limit: fixed, key: 'k' },
         { limit: sliding, key: 'k' },
       ]);
     }
-    const lease = await store.acquire('k', 3, 1500);
+    const lease = await store.acquire('k', 3, 30_000);
     expect(lease.acquired).toBe(true);
     const keys = (await client.keys('*')).sort();
     expect(keys).toEqual(
@@ -113,22 +120,69 @@ describe.runIf(enabled)('redis store on a real redis-server', () => {
       ].sort(),
     );
     const ttl = async (key: string) => client.pttl(key);
-    // A bucket of 3 at 10/s is full again 300 ms after its third token; windows expire with their window.
+    // A bucket of 3 at 1/s is full again at most 3 s after its third token; a window expires with its
+    // window (the sliding one a window later, while it still weighs on the next); leases with the last.
     expect(await ttl(store.stateKey(bucket, 'k'))).toBeGreaterThan(0);
-    expect(await ttl(store.stateKey(bucket, 'k'))).toBeLessThanOrEqual(300);
+    expect(await ttl(store.stateKey(bucket, 'k'))).toBeLessThanOrEqual(3000);
     expect(await ttl(store.stateKey(fixed, 'k'))).toBeGreaterThan(0);
-    expect(await ttl(store.stateKey(fixed, 'k'))).toBeLessThanOrEqual(2000);
-    expect(await ttl(store.stateKey(sliding, 'k'))).toBeGreaterThan(2000);
-    expect(await ttl(store.stateKey(sliding, 'k'))).toBeLessThanOrEqual(4000);
+    expect(await ttl(store.stateKey(fixed, 'k'))).toBeLessThanOrEqual(3_600_000);
+    expect(await ttl(store.stateKey(sliding, 'k'))).toBeGreaterThan(3_600_000 - 1);
+    expect(await ttl(store.stateKey(sliding, 'k'))).toBeLessThanOrEqual(7_200_000);
     expect(await ttl(store.leaseKey('k'))).toBeGreaterThan(0);
-    expect(await ttl(store.leaseKey('k'))).toBeLessThanOrEqual(1500);
-    // A denied request writes nothing (no TTL refreshed, no key created).
+    expect(await ttl(store.leaseKey('k'))).toBeLessThanOrEqual(30_000);
+    // A denied request writes nothing (no key created for the limit that would have allowed).
     const denied = await store.consume([
-      { limit: bucket, key: 'k' },
+      { limit: bucket, key: 'k', cost: 2 },
       { limit: fixed, key: 'other' },
     ]);
     expect(denied.allowed).toBe(false);
     expect(await client.exists(store.stateKey(fixed, 'other'))).toBe(0);
+  });
+
+  it('caps a TTL that would not print as an integer, rather than failing the write', async () => {
+    const store = createRedisStore({ client });
+    const forever = withId(fixedWindow({ limit: 1, window: '100000d' }), `ttl-cap-${Date.now()}`);
+    expect((await store.consume([{ limit: forever, key: 'k' }])).allowed).toBe(true);
+    expect(await client.pttl(store.stateKey(forever, 'k'))).toBeGreaterThan(0);
+    const lease = await store.acquire(`ttl-cap-${Date.now()}`, 1, 1e17);
+    expect(lease.acquired).toBe(true);
+  });
+
+  it('refuses a malformed check or time before any I/O', async () => {
+    let sent = 0;
+    const store = createRedisStore({
+      send: async () => {
+        sent++;
+        return [0];
+      },
+    });
+    await expect(store.consume([{ key: 'k' } as never])).rejects.toThrow(/`checks\[0\]\.limit`/);
+    const limit = withId(fixedWindow({ limit: 1, window: '1s' }), 'malformed');
+    await expect(store.consume([{ limit, key: 'k' }], Number.NaN)).rejects.toThrow(/`nowMs`/);
+    await expect(store.consume([{ limit, key: 1 as never }])).rejects.toThrow(/`key`/);
+    expect(sent).toBe(0);
+  });
+
+  it('reloads its scripts after a SCRIPT FLUSH through node-redis too', async () => {
+    const nodeRedis = createClient({ url: server.url });
+    nodeRedis.on('error', () => {});
+    await nodeRedis.connect();
+    try {
+      const store = createRedisStore({ client: nodeRedis });
+      const limit = withId(fixedWindow({ limit: 2, window: '1h' }), `noscript-${Date.now()}`);
+      await client.script('FLUSH');
+      expect((await store.consume([{ limit, key: 'k' }])).remaining).toBe(1);
+      await client.script('FLUSH');
+      expect((await store.acquire(`noscript-${Date.now()}`, 1, 1000)).acquired).toBe(true);
+      expect((await store.consume([{ limit, key: 'k' }])).remaining).toBe(0);
+    } finally {
+      nodeRedis.destroy();
+    }
+  });
+
+  it('refuses a node-redis cluster as client (its sendCommand needs routing) and points to `send`', () => {
+    const cluster = { sendCommand: async (_firstKey: string, _readonly: boolean, _args: string[]) => 1 };
+    expect(() => createRedisStore({ client: cluster as never })).toThrow(/give `send`/);
   });
 
   it('keeps keys with separators and glob characters apart; reset without limits forgets only its key', async () => {
@@ -226,6 +280,12 @@ describe.runIf(enabled)('redis store on a Redis Cluster node', () => {
     ]);
     await expect(crossing).rejects.toBeInstanceOf(ConfigError);
     await expect(crossing).rejects.toThrow(/hash tags/);
+  });
+
+  it("gives the empty key a slot of its own with hashTag 'key' (no CROSSSLOT)", async () => {
+    const store = createRedisStore({ client, hashTag: 'key' });
+    const outcome = await store.consume(limits.map((limit) => ({ limit, key: '' })));
+    expect(outcome.allowed).toBe(true);
   });
 
   it('maps keys to one tag with a hashTag function', async () => {

@@ -188,7 +188,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
 
   /** The part of every Redis key of `key` up to the record type, hash tag included. */
   const subjectOf = (key: string): string => {
-    const subject = escapePart(key);
+    // The empty key gets a token escaping never produces: `{}` would not be a hash tag at all.
+    const subject = key === '' ? '%' : escapePart(key);
     if (hashTag === 'store') return `{${prefix}}:${subject}`;
     if (tagOf === undefined) return `${prefix}:{${subject}}`;
     const tag = tagOf(key);
@@ -202,8 +203,11 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const stateKey = (limit: Limit, key: string) => `${subjectOf(key)}:r:${limit.key}`;
   const leaseKey = (key: string) => `${subjectOf(key)}:c`;
   /** The caller's time in client-clock mode (NaN: Redis's clock decides). */
-  const now = (nowMs: number | undefined): number =>
-    clientClock === undefined ? Number.NaN : nowMs === undefined ? clientClock() : validNow(nowMs);
+  const now = (nowMs: number | undefined): number => {
+    if (nowMs !== undefined) validNow(nowMs); // refused even when Redis's clock decides
+    if (clientClock === undefined) return Number.NaN;
+    return nowMs ?? clientClock();
+  };
   const nowArg = (at: number): string => (Number.isNaN(at) ? '' : String(at));
 
   /** Runs a script by SHA1, loading it with `EVAL` when the server does not have it (`NOSCRIPT`). */
@@ -211,7 +215,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     try {
       return (await send(args)) as unknown[];
     } catch (error) {
-      if (!String((error as Error | undefined)?.message).startsWith('NOSCRIPT')) throw storeError(error);
+      if (!/\bNOSCRIPT\b/.test(String((error as Error | undefined)?.message))) throw storeError(error);
     }
     args[0] = 'EVAL';
     args[1] = script.source;
@@ -243,7 +247,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     if (!Array.isArray(checks) || checks.length === 0) fail('checks', 'a non-empty array of checks', checks);
     if (checks.length === 1) {
       // The common case, without the grouping machinery.
-      const { limit, key, cost } = checks[0]!;
+      const { limit, key, cost } = validCheck(checks[0], 0);
       const units = cost === undefined || cost === 1 ? '1' : String(validCost(cost));
       const [kind, a, b, c] = paramsOf(limit);
       const at = now(nowMs);
@@ -255,6 +259,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     const groups: Group[] = [];
     const groupOf: number[] = new Array(checks.length);
     for (const [i, check] of checks.entries()) {
+      validCheck(check, i);
       const cost = validCost(check.cost ?? 1);
       const key = validKey(check.key);
       let g = groups.findIndex((group) => group.limit.key === check.limit.key && group.key === key);
@@ -340,6 +345,15 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   };
 }
 
+/** A check whose limit was made by the limit factories: anything else is the caller's mistake, never I/O. */
+function validCheck(check: Check | undefined, i: number): Check {
+  const limit = (check as Check | undefined)?.limit;
+  if (typeof limit !== 'object' || limit === null || typeof limit.key !== 'string' || !KINDS.has(limit.kind))
+    fail(`checks[${i}].limit`, 'a limit made by tokenBucket(), fixedWindow() or slidingWindow()', limit);
+  return check!;
+}
+const KINDS = new Set(['tokenBucket', 'fixedWindow', 'slidingWindow']);
+
 function validLease(lease: Lease): Lease {
   if (
     typeof lease !== 'object' ||
@@ -365,7 +379,12 @@ function senderOf(client: unknown, send: unknown): RedisSend {
     const { call, sendCommand } = client as { call?: unknown; sendCommand?: unknown };
     if (typeof call === 'function')
       return (args) => (call as IoRedisLike['call']).apply(client, args as [string]);
-    if (typeof sendCommand === 'function') return (args) => (sendCommand as RedisSend).call(client, args);
+    if (typeof sendCommand === 'function') {
+      // A node-redis cluster's sendCommand is (firstKey, isReadonly, args): it needs routing, so `send`.
+      if (sendCommand.length >= 3)
+        fail('client', 'a single-node client; for a node-redis cluster give `send` (see the README)', client);
+      return (args) => (sendCommand as RedisSend).call(client, args);
+    }
   }
   return fail('client', 'an ioredis or node-redis client (or give `send`)', client);
 }

@@ -191,7 +191,8 @@ for g = 1, groups do
     -- When the new state becomes equivalent to no state.
     local expires
     if kind == 't' then expires = n1 * b elseif kind == 'f' or n2 <= 0 then expires = (n1 + 1) * a else expires = (n1 + 2) * a end
-    ttl = max(1, ceil(expires - now)) + slack
+    -- Capped (about 300 years), so that the number never prints in exponent form.
+    ttl = min(max(1, ceil(expires - now)) + slack, 1e13)
     if groups == 1 then write(g, kind, n1, n2, n3, ttl) end
   end
   if held then
@@ -244,7 +245,7 @@ local slack = tonumber(ARGV[3])
 
 -- Keeps the set alive at least as long as its last lease, never shortening it.
 local function keep(ttl, fresh)
-  local ms = fmt(max(1, ceil(ttl)) + slack)
+  local ms = string.format('%.0f', min(max(1, ceil(ttl)) + slack, 1e13))
   if fresh then redis.call('PEXPIRE', key, ms) else redis.call('PEXPIRE', key, ms, 'GT') end
 end
 
