@@ -51,7 +51,10 @@ export const SCENARIOS: readonly Scenario[] = [
 ];
 
 /** One worker's record per scenario: admission times, and the time span of all its decisions. */
-export type WorkerReport = Record<string, { admitted: number[]; first: number; last: number; calls: number }>;
+export type WorkerReport = Record<
+  string,
+  { admitted: number[]; attempts: number[]; first: number; last: number; calls: number }
+>;
 
 /** Most admissions in any interval `[t, t + spanMs)`, from sorted times. */
 export function maxInAnyInterval(times: readonly number[], spanMs: number): number {
@@ -84,6 +87,20 @@ export function bucketExcess(times: readonly number[], burst: number, ratePerMs:
     excess = Math.max(excess, j - ratePerMs * t - lowest + 1 - burst);
   }
   return excess;
+}
+
+/** How many of these attempts (sorted times) one caller would be admitted, replaying the pure algorithm. */
+export function replayAdmissions(limit: Limit, attempts: readonly number[]): number {
+  let state: LimitState | undefined;
+  let admitted = 0;
+  for (const t of attempts) {
+    const result = step(state as never, t, limit, 1);
+    if (result.decision.allowed) {
+      state = result.state;
+      admitted++;
+    }
+  }
+  return admitted;
 }
 
 /**

@@ -60,6 +60,7 @@ const report: WorkerReport = {};
 await Promise.all(
   SCENARIOS.map(async ({ name }) => {
     const admitted: number[] = [];
+    const tried: number[] = [];
     let first = Number.POSITIVE_INFINITY;
     let last = Number.NEGATIVE_INFINITY;
     let calls = 0;
@@ -69,11 +70,12 @@ await Promise.all(
         calls++;
         if (atMs < first) first = atMs;
         if (atMs > last) last = atMs;
+        tried.push(atMs);
         if (allowed) admitted.push(atMs);
       }
     };
     await Promise.all(Array.from({ length: inFlight }, loop));
-    report[name] = { admitted, first, last, calls };
+    report[name] = { admitted, attempts: tried, first, last, calls };
   }),
 );
 client.disconnect();
