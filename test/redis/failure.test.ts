@@ -76,6 +76,62 @@ describe.runIf(redisAvailable())('failure modes: redis-server killed and restart
     await server?.stop();
   });
 
+  /** The settings the README asks for: fail fast while disconnected, and never resend a call later. */
+  const recommended = {
+    ioredis: async (port: number) => {
+      const client = new Redis(port, '127.0.0.1', {
+        enableOfflineQueue: false,
+        autoResendUnfulfilledCommands: false,
+        maxRetriesPerRequest: 0,
+      });
+      client.on('error', () => {});
+      await new Promise((resolve) => client.once('ready', resolve));
+      return { client, close: async () => client.disconnect() };
+    },
+    'node-redis': async (port: number) => {
+      const client = createClient({ url: `redis://127.0.0.1:${port}`, disableOfflineQueue: true });
+      client.on('error', () => {});
+      await client.connect();
+      return { client, close: async () => client.destroy() };
+    },
+  };
+
+  it.each(Object.keys(recommended) as (keyof typeof recommended)[])(
+    '%s with the recommended settings: a call answered in degraded mode is never replayed after recovery',
+    async (driver) => {
+      const { client, close } = await recommended[driver](server.port);
+      const store = createResilientStore(createRedisStore({ client }), {
+        failureMode: 'closed',
+        timeout: TIMEOUT_MS,
+        retryInterval: RETRY_MS,
+      });
+      const tag = `replay-${driver}-${Date.now()}`;
+      const limit = withId(fixedWindow({ limit: 3, window: '1h' }), tag);
+      const probe = withId(fixedWindow({ limit: 1_000_000, window: '1h' }), `${tag}-probe`);
+      try {
+        expect((await store.consume([{ limit: probe, key: 'p' }])).reason).toBeUndefined();
+        await server.kill();
+        for (let i = 0; i < 4; i++) {
+          const outcome = await store.consume([{ limit, key: 'k', cost: 2 }]);
+          expect(outcome).toMatchObject({ allowed: false });
+          expect(outcome.reason).toBeDefined();
+        }
+        await server.start();
+        const deadline = Date.now() + 15_000;
+        while ((await store.consume([{ limit: probe, key: 'p' }])).reason !== undefined) {
+          if (Date.now() > deadline) throw new Error('the store did not recover');
+          await sleep(20);
+        }
+        await sleep(300); // time for a stray resend to land, if there were one
+        // The restarted server started empty: any spent budget would be a replayed call.
+        expect((await store.peek([{ limit, key: 'k', cost: 0 }])).remaining).toBe(3);
+      } finally {
+        await close();
+      }
+    },
+    60_000,
+  );
+
   it.each(cases)(
     '%s, failureMode %s: keeps its promise during the outage and recovers by itself',
     async (driver, mode) => {
