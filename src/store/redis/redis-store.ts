@@ -150,8 +150,9 @@ const instanceTag = () => randomBytes(6).toString('base64url');
  *
  * Every key gets a TTL in the same script that writes it, so state disappears once it is equivalent to
  * none, and a crashed holder's leases free themselves. Configure your client so that a dead Redis fails
- * fast (ioredis: `enableOfflineQueue: false`; node-redis: `disableOfflineQueue: true`), and wrap the store
- * with `createResilientStore` for timeouts and a failure mode.
+ * fast and nothing is resent after a reconnection (ioredis: `enableOfflineQueue: false`,
+ * `autoResendUnfulfilledCommands: false`, `maxRetriesPerRequest: 0`; node-redis: `disableOfflineQueue:
+ * true`), and wrap the store with `createResilientStore` for timeouts and a failure mode.
  *
  * @example
  * ```ts
@@ -159,7 +160,13 @@ const instanceTag = () => randomBytes(6).toString('base64url');
  * import { createLimiter, tokenBucket } from 'sluice';
  * import { createRedisStore } from 'sluice/redis';
  *
- * const store = createRedisStore({ client: new Redis(process.env.REDIS_URL) });
+ * // Never resend a call after an outage: it was already answered in degraded mode.
+ * const redis = new Redis(process.env.REDIS_URL, {
+ *   enableOfflineQueue: false,
+ *   autoResendUnfulfilledCommands: false,
+ *   maxRetriesPerRequest: 0,
+ * });
+ * const store = createRedisStore({ client: redis });
  * const limiter = createLimiter({ limits: tokenBucket({ rate: 10, per: '1s', burst: 60 }), store });
  * const outcome = await limiter.consume('api-user-9');
  * ```
