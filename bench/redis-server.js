@@ -52,7 +52,14 @@ export async function startRedisServer(binary) {
   args.push('--dir', dir, '--daemonize', 'no', '--loglevel', 'warning');
   const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise((resolve) => child.once('exit', resolve));
+  // Should this process die without stopping it (an uncaught error), the server must not outlive it.
+  const orphaned = () => {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', orphaned);
   const stop = async () => {
+    process.off('exit', orphaned);
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
     rmSync(dir, { recursive: true, force: true });
