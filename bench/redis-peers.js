@@ -73,8 +73,8 @@ const readOutcome = (outcome) => {
   return outcome.allowed;
 };
 
-function sluiceOn(client, limits) {
-  const store = createRedisStore({ client });
+function sluiceOn(client, limits, clock = 'server') {
+  const store = createRedisStore({ client, clock });
   if (limits === 1) return (key) => store.consume([{ limit: BUCKET, key }]).then(readOutcome);
   return (key) =>
     store
@@ -135,6 +135,13 @@ export const REDIS_IMPLEMENTATIONS = [
     role: 'sluice',
     scenarios: ALL,
     make: ({ ioredis }, limits) => sluiceOn(ioredis, limits),
+  },
+  {
+    // Like for like with the floor, which also takes the time from the caller.
+    name: 'sluice (client clock)',
+    role: 'sluice-alt',
+    scenarios: ['64/1', '64/3'],
+    make: ({ ioredis }, limits) => sluiceOn(ioredis, limits, 'client'),
   },
   {
     name: 'sluice (node-redis)',

@@ -178,7 +178,9 @@ function report(impls, subjects, log) {
     const r64 = three(impl.name, 64);
     const r1 = three(impl.name, 1);
     if (r64 !== undefined)
-      log(`    ${pad(impl.name, 28)}64 in flight ${r64.toFixed(2)}   1 in flight ${r1.toFixed(2)}`);
+      log(
+        `    ${pad(impl.name, 28)}64 in flight ${r64.toFixed(2)}   1 in flight ${r1 === undefined ? '—' : r1.toFixed(2)}`,
+      );
   }
 
   const sluice = cell('sluice (ioredis)', '64/1');

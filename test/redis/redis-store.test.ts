@@ -9,7 +9,7 @@ import { type RedisServer, redisAvailable, startRedisServer } from './harness.js
 
 const enabled = redisAvailable();
 const PINNED = {
-  consume: '73c04f4a4c770b2a22e872b53ef6bb1a2539dfa9',
+  consume: 'f8125279ab854b53ca8397bdb6155599519e260d',
   lease: '994a8211cfb0f62a09bbef408a5c855c9cf580d7',
 };
 
@@ -95,7 +95,7 @@ describe.runIf(enabled)('redis store on a real redis-server', () => {
     expect(c.resetAfterMs).toBe(3_600_000 - (c.atMs! % 3_600_000));
   });
 
-  it('gives every key it writes a TTL no longer than its state lives', async () => {
+  it('gives every key it writes a TTL: at least as long as its state matters, at most twice as long', async () => {
     await client.flushdb();
     const store = createRedisStore({ client });
     const bucket = withId(tokenBucket({ rate: 1, per: '1s', burst: 3 }), 'ttl-bucket');
@@ -120,10 +120,11 @@ describe.runIf(enabled)('redis store on a real redis-server', () => {
       ].sort(),
     );
     const ttl = async (key: string) => client.pttl(key);
-    // A bucket of 3 at 1/s is full again at most 3 s after its third token; a window expires with its
+    // A bucket of 3 at 1/s is full again 3 s after its third token (its TTL gets as much again in headroom,
+    // so that a busy key moves its TTL now and then, not at every request); a window expires with its
     // window (the sliding one a window later, while it still weighs on the next); leases with the last.
-    expect(await ttl(store.stateKey(bucket, 'k'))).toBeGreaterThan(0);
-    expect(await ttl(store.stateKey(bucket, 'k'))).toBeLessThanOrEqual(3000);
+    expect(await ttl(store.stateKey(bucket, 'k'))).toBeGreaterThan(2000);
+    expect(await ttl(store.stateKey(bucket, 'k'))).toBeLessThanOrEqual(6000);
     expect(await ttl(store.stateKey(fixed, 'k'))).toBeGreaterThan(0);
     expect(await ttl(store.stateKey(fixed, 'k'))).toBeLessThanOrEqual(3_600_000);
     expect(await ttl(store.stateKey(sliding, 'k'))).toBeGreaterThan(3_600_000 - 1);

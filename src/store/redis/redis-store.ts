@@ -259,7 +259,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       const [kind, a, b, c] = paramsOf(limit);
       const at = now(nowMs);
       const args = ['EVALSHA', SCRIPTS.consume.sha, '1', stateKey(limit, validKey(key))];
-      args.push(commit, nowArg(at), slack, kind!, a!, b!, c!, units);
+      args.push(commit, nowArg(at), kind!, a!, b!, c!, units);
       const reply = await run(SCRIPTS.consume, args);
       return stamped(decisionAt(reply, 0, limit) as Outcome, at, reply);
     }
@@ -289,7 +289,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     const args = ['EVALSHA', SCRIPTS.consume.sha, String(groups.length)];
     for (const group of groups) args.push(stateKey(group.limit, group.key));
     const at = now(nowMs);
-    args.push(commit, nowArg(at), slack);
+    args.push(commit, nowArg(at));
     for (const group of groups) args.push(...paramsOf(group.limit), String(group.cost));
     const reply = await run(SCRIPTS.consume, args);
     const decided = groups.map((group, g) => decisionAt(reply, g, group.limit));

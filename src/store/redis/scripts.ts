@@ -18,16 +18,25 @@ local floor, ceil, max, min, fmod = math.floor, math.ceil, math.max, math.min, m
 
 /**
  * consume / peek. KEYS: one state key per distinct limit and key of the batch.
- * ARGV: commit ('1' or '0'), now ('' for Redis TIME), key slack (ms added to TTLs), then 5 values per
+ * ARGV: commit ('1' or '0'), now ('' for Redis TIME; a caller's time gets TTL slack), then 5 values per
  * group: kind (t, f, s), three parameters, cost.
  *   t (token bucket): tokensPerMs, intervalMs, burst
  *   f (fixed window), s (sliding window): windowMs, limit, unused
  * Returns: { now (whole ms), then per group: allowed (1/0), remaining, resetAfterMs, retryAfterMs (-1: never) }.
  *
+ * A state is stored as packed doubles: the algorithm's (1 to 3) and then the deadline its key's TTL was
+ * last set to. A write whose state expires before that deadline keeps the TTL (SET KEEPTTL, half the cost
+ * of SET PX); one that outlives it sets a TTL with headroom, so a busy key moves its TTL now and then
+ * rather than at every request.
+ *
  * Written for speed, since Redis runs the whole chunk on every call: every function below is a closure
- * made anew per call, so there are few of them, no dispatch tables, and states travel as plain values.
+ * made anew per call, so there are few of them (the denied paths' helpers are made only when needed), no
+ * dispatch tables, globals are read once, and states travel as plain values.
  */
 export const CONSUME_SOURCE = `${CONSTANTS}
+local call, tonumber, argv = redis.call, tonumber, ARGV
+local unpack, pack = struct.unpack, struct.pack
+
 local function whole(units, capacity, tol)
   if units > 0 then return floor(min(units + tol, capacity + EPS)) end
   return 0
@@ -38,46 +47,45 @@ local function ceilms(ms, tol)
   return 0
 end
 
-local function windowIndex(at, w)
-  return floor((at - fmod(at, w)) / w + 0.5)
-end
-
--- Whether a request of cost fits at time at, given the stored state (s1, s2, s3): the admission rules.
-local function admits(kind, a, b, c, s1, s2, s3, at, cost)
-  if kind == 't' then
-    local n = at * a
-    local outstanding = 0
-    if s1 > n then outstanding = s1 - n end
-    return outstanding + cost <= c + EPS
+-- The denied paths' helpers, made on first need.
+local admits, settle
+local function helpers()
+  -- Whether a request of cost fits at time at, given the stored state (s1, s2, s3): the admission rules.
+  admits = function(kind, a, b, c, s1, s2, s3, at, cost)
+    if kind == 't' then
+      local n = at * a
+      local outstanding = 0
+      if s1 > n then outstanding = s1 - n end
+      return outstanding + cost <= c + EPS
+    end
+    local index = floor((at - fmod(at, a)) / a + 0.5)
+    local current, previous = 0, 0
+    if s1 == index then current = s2; previous = s3 elseif s1 == index - 1 then previous = s2 end
+    if kind == 'f' then return current + cost <= b + EPS end
+    return previous * (1 - fmod(at, a) / a) + current + cost <= b + EPS
   end
-  local index = windowIndex(at, a)
-  local current, previous = 0, 0
-  if s1 == index then current = s2; previous = s3 elseif s1 == index - 1 then previous = s2 end
-  if kind == 'f' then return current + cost <= b + EPS end
-  return previous * (1 - fmod(at, a) / a) + current + cost <= b + EPS
-end
-
--- The exact whole-ms wait: the analytic guess settled against the admission rule itself.
-local function settle(kind, a, b, c, s1, s2, s3, now, cost, guess)
-  local wait = 1
-  if guess > 1 then wait = ceil(guess - 1e-7) end
-  local i = 0
-  while i < 3 and not admits(kind, a, b, c, s1, s2, s3, now + wait, cost) do wait = wait + 1; i = i + 1 end
-  i = 0
-  while i < 3 and wait > 1 and admits(kind, a, b, c, s1, s2, s3, now + wait - 1, cost) do
-    wait = wait - 1; i = i + 1
+  -- The exact whole-ms wait: the analytic guess settled against the admission rule itself.
+  settle = function(kind, a, b, c, s1, s2, s3, now, cost, guess)
+    local wait = 1
+    if guess > 1 then wait = ceil(guess - 1e-7) end
+    local i = 0
+    while i < 3 and not admits(kind, a, b, c, s1, s2, s3, now + wait, cost) do wait = wait + 1; i = i + 1 end
+    i = 0
+    while i < 3 and wait > 1 and admits(kind, a, b, c, s1, s2, s3, now + wait - 1, cost) do
+      wait = wait - 1; i = i + 1
+    end
+    if admits(kind, a, b, c, s1, s2, s3, now + wait, cost)
+      and (wait == 1 or not admits(kind, a, b, c, s1, s2, s3, now + wait - 1, cost)) then
+      return wait
+    end
+    local low, high = 0, max(1, wait)
+    while not admits(kind, a, b, c, s1, s2, s3, now + high, cost) do low = high; high = high * 2 end
+    while high - low > 1 do
+      local mid = floor((low + high) / 2)
+      if admits(kind, a, b, c, s1, s2, s3, now + mid, cost) then high = mid else low = mid end
+    end
+    return high
   end
-  if admits(kind, a, b, c, s1, s2, s3, now + wait, cost)
-    and (wait == 1 or not admits(kind, a, b, c, s1, s2, s3, now + wait - 1, cost)) then
-    return wait
-  end
-  local low, high = 0, max(1, wait)
-  while not admits(kind, a, b, c, s1, s2, s3, now + high, cost) do low = high; high = high * 2 end
-  while high - low > 1 do
-    local mid = floor((low + high) / 2)
-    if admits(kind, a, b, c, s1, s2, s3, now + mid, cost) then high = mid else low = mid end
-  end
-  return high
 end
 
 -- One limit's decision on state (s1, s2, s3) at now. Returns allowed (1/0), remaining, resetAfterMs,
@@ -96,6 +104,7 @@ local function decide(kind, a, b, c, s1, s2, s3, now, cost)
     end
     local retry = -1
     if cost <= c + EPS then
+      if not admits then helpers() end
       local guess = (outstanding - c - EPS) * b
       retry = max(1, ceil(guess - now * WAIT_ERROR))
       if not admits(kind, a, b, c, s1, s2, s3, now + retry, cost) then
@@ -108,8 +117,8 @@ local function decide(kind, a, b, c, s1, s2, s3, now, cost)
     return 0, whole(c - (base - n), c, tol), ceilms((base - n) * b, tol * b), retry, s1, s2, s3
   end
   -- Windows: a = windowMs, b = limit; s1 = window index, s2 = its count, s3 = the previous window's count.
-  local index = windowIndex(now, a)
   local elapsed = fmod(now, a)
+  local index = floor((now - elapsed) / a + 0.5)
   local current, previous = 0, 0
   if s1 == index then current = s2; previous = s3 elseif kind == 's' and s1 == index - 1 then previous = s2 end
   if kind == 'f' then
@@ -143,61 +152,81 @@ local function decide(kind, a, b, c, s1, s2, s3, now, cost)
   else
     guess = a - elapsed + a * (1 - (b + EPS - cost) / current)
   end
+  if not settle then helpers() end
   return 0, remaining, reset, settle(kind, a, b, c, s1, s2, s3, now, cost, guess), s1, s2, s3
 end
 
-local commit = ARGV[1] == '1'
-local now
-if ARGV[2] == '' then
-  local t = redis.call('TIME')
+local commit = argv[1] == '1'
+local now, slack
+if argv[2] == '' then
+  local t = call('TIME')
   now = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
+  slack = 0
 else
-  now = tonumber(ARGV[2])
+  -- A caller's clock: Redis still expires keys on its own, so TTLs get a minute of slack for the skew.
+  now = tonumber(argv[2])
+  slack = 60000
 end
-local slack = tonumber(ARGV[3])
-local groups = #KEYS
+local keys = KEYS
+local groups = #keys
 
-local function write(g, kind, n1, n2, n3, ttl)
-  local packed
-  if kind == 't' then packed = struct.pack('<d', n1)
-  elseif kind == 'f' then packed = struct.pack('<dd', n1, n2)
-  else packed = struct.pack('<ddd', n1, n2, n3) end
-  redis.call('SET', KEYS[g], packed, 'PX', ttl)
+-- Encodes a group's new state for SET: with the key's TTL kept (px false) when the state expires before
+-- the deadline the TTL was last set to; otherwise with a new TTL that has headroom (as long again, for a
+-- bucket whose TAT creeps on), so that a busy key moves its TTL now and then, not at every request.
+local function encode(kind, a, b, n1, n2, n3, deadline)
+  local expires
+  if kind == 't' then expires = n1 * b elseif kind == 'f' or n2 <= 0 then expires = (n1 + 1) * a else expires = (n1 + 2) * a end
+  local px = false
+  if expires > deadline then
+    if kind == 't' then expires = expires + (expires - now) end
+    -- Capped (about 300 years), so that the number never prints in exponent form.
+    local ttl = min(max(1, ceil(expires - now)), 1e13)
+    deadline = now + ttl
+    px = ttl + slack
+  end
+  if kind == 't' then return pack('<dd', n1, deadline), px end
+  if kind == 'f' then return pack('<ddd', n1, n2, deadline), px end
+  return pack('<dddd', n1, n2, n3, deadline), px
 end
 
--- A single group (the common case) commits as soon as it allows; a batch keeps, per group, the state it
--- read (3 values), the state to write (3 values) and its TTL (0: nothing to write), until all have allowed.
+local function put(g, packed, px)
+  if px then call('SET', keys[g], packed, 'PX', px) else call('SET', keys[g], packed, 'KEEPTTL') end
+end
+
+-- A group's stored state and its TTL deadline (zeros: no state).
+local function load(g, kind)
+  local raw = call('GET', keys[g])
+  if not raw then return 0, 0, 0, 0 end
+  if kind == 't' then
+    local s1, deadline = unpack('<dd', raw)
+    return s1, 0, 0, deadline
+  end
+  if kind == 'f' then
+    local s1, s2, deadline = unpack('<ddd', raw)
+    return s1, s2, 0, deadline
+  end
+  local s1, s2, s3, deadline = unpack('<dddd', raw)
+  return s1, s2, s3, deadline
+end
+
+-- A single group (the common case) is written as soon as it allows; a batch keeps each encoded state until
+-- every group has allowed.
 local out, held
 if groups == 1 then out = { now, 0, 0, 0, 0 } else out = { now }; held = {} end
 local allowed = true
 for g = 1, groups do
-  local at = 3 + (g - 1) * 5
-  local kind = ARGV[at + 1]
-  local a, b, c, cost = tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
-  local s1, s2, s3 = 0, 0, 0
-  local raw = redis.call('GET', KEYS[g])
-  if raw then
-    if kind == 't' then s1 = struct.unpack('<d', raw)
-    elseif kind == 'f' then s1, s2 = struct.unpack('<dd', raw)
-    else s1, s2, s3 = struct.unpack('<ddd', raw) end
-  end
+  local at = 2 + (g - 1) * 5
+  local kind = argv[at + 1]
+  local a, b, c, cost = tonumber(argv[at + 2]), tonumber(argv[at + 3]), tonumber(argv[at + 4]), tonumber(argv[at + 5])
+  local s1, s2, s3, deadline = load(g, kind)
   local ok, remaining, reset, retry, n1, n2, n3 = decide(kind, a, b, c, s1, s2, s3, now, cost)
   local o = (g - 1) * 4 + 2
   out[o], out[o + 1], out[o + 2], out[o + 3] = ok, remaining, reset, retry
-  local ttl = 0
   if ok == 0 then
     allowed = false
-  elseif cost > 0 and commit then
-    -- When the new state becomes equivalent to no state.
-    local expires
-    if kind == 't' then expires = n1 * b elseif kind == 'f' or n2 <= 0 then expires = (n1 + 1) * a else expires = (n1 + 2) * a end
-    -- Capped (about 300 years), so that the number never prints in exponent form.
-    ttl = min(max(1, ceil(expires - now)) + slack, 1e13)
-    if groups == 1 then write(g, kind, n1, n2, n3, ttl) end
-  end
-  if held then
-    local h = (g - 1) * 7
-    held[h + 1], held[h + 2], held[h + 3], held[h + 4], held[h + 5], held[h + 6], held[h + 7] = s1, s2, s3, n1, n2, n3, ttl
+  elseif cost > 0 and commit and allowed then
+    local packed, px = encode(kind, a, b, n1, n2, n3, deadline)
+    if held then held[2 * g - 1], held[2 * g] = packed, px else put(g, packed, px) end
   end
 end
 
@@ -206,17 +235,17 @@ if held and not allowed then
   for g = 1, groups do
     local o = (g - 1) * 4 + 2
     if out[o] == 1 then
-      local at = 3 + (g - 1) * 5
-      local h = (g - 1) * 7
-      local _, remaining, reset, retry = decide(ARGV[at + 1], tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]),
-        tonumber(ARGV[at + 4]), held[h + 1], held[h + 2], held[h + 3], now, 0)
+      local at = 2 + (g - 1) * 5
+      local kind = argv[at + 1]
+      local s1, s2, s3 = load(g, kind)
+      local _, remaining, reset, retry = decide(kind, tonumber(argv[at + 2]), tonumber(argv[at + 3]),
+        tonumber(argv[at + 4]), s1, s2, s3, now, 0)
       out[o + 1], out[o + 2], out[o + 3] = remaining, reset, retry
     end
   end
 elseif held then
   for g = 1, groups do
-    local h = (g - 1) * 7
-    if held[h + 7] > 0 then write(g, ARGV[3 + (g - 1) * 5 + 1], held[h + 4], held[h + 5], held[h + 6], held[h + 7]) end
+    if held[2 * g - 1] then put(g, held[2 * g - 1], held[2 * g]) end
   end
 end
 return out
