@@ -8,8 +8,9 @@ import { CONSUME_SOURCE, LEASE_SOURCE } from '../../src/store/redis/scripts.js';
 import { type RedisServer, redisAvailable, startRedisServer } from './harness.js';
 
 const enabled = redisAvailable();
+const T0 = 1_700_000_000_000;
 const PINNED = {
-  consume: 'f8125279ab854b53ca8397bdb6155599519e260d',
+  consume: '512ab5f2096031384760db6dde25f91337698988',
   lease: '994a8211cfb0f62a09bbef408a5c855c9cf580d7',
 };
 
@@ -149,6 +150,36 @@ describe.runIf(enabled)('redis store on a real redis-server', () => {
     expect(lease.acquired).toBe(true);
   });
 
+  it('always sets a TTL on a new key, whatever the time, and on a value written without a deadline', async () => {
+    const store = createRedisStore({ client, clock: 'client' });
+    const tag = `ttl-edge-${Date.now()}`;
+    const fixed = withId(fixedWindow({ limit: 5, window: '1s' }), `${tag}-f`);
+    const sliding = withId(slidingWindow({ limit: 5, window: '1s' }), `${tag}-s`);
+    for (const at of [-5000, -500, 0]) {
+      await store.consume([{ limit: fixed, key: `k${at}` }], at);
+      await store.consume([{ limit: sliding, key: `k${at}` }], at);
+      expect(await client.pttl(store.stateKey(fixed, `k${at}`))).toBeGreaterThan(0);
+      expect(await client.pttl(store.stateKey(sliding, `k${at}`))).toBeGreaterThan(0);
+    }
+    // A bucket value of one double (no deadline), with no TTL: read as it is, then given a TTL.
+    const bucket = withId(tokenBucket({ rate: 1, per: '1s', burst: 5 }), `${tag}-b`);
+    const old = Buffer.alloc(8);
+    old.writeDoubleLE((T0 / 1000) * 1 + 2); // two tokens in use at T0
+    await client.set(store.stateKey(bucket, 'old'), old);
+    expect((await store.consume([{ limit: bucket, key: 'old' }], T0)).remaining).toBe(2);
+    expect(await client.pttl(store.stateKey(bucket, 'old'))).toBeGreaterThan(0);
+  });
+
+  it('keeps client-clock slack when a server-clock store wrote the key first', async () => {
+    const limit = withId(fixedWindow({ limit: 5, window: '1m' }), `mixed-${Date.now()}`);
+    await createRedisStore({ client }).consume([{ limit, key: 'k' }]);
+    const before = await client.pttl(createRedisStore({ client }).stateKey(limit, 'k'));
+    const behind = createRedisStore({ client, clock: () => Date.now() - 10_000 });
+    await behind.consume([{ limit, key: 'k' }]);
+    // The late client needs the state 10 s longer than the server-clock writer did: the TTL grew.
+    expect(await client.pttl(behind.stateKey(limit, 'k'))).toBeGreaterThan(before + 10_000);
+  });
+
   it('refuses a malformed check or time before any I/O', async () => {
     let sent = 0;
     const store = createRedisStore({
@@ -161,6 +192,10 @@ describe.runIf(enabled)('redis store on a real redis-server', () => {
     const limit = withId(fixedWindow({ limit: 1, window: '1s' }), 'malformed');
     await expect(store.consume([{ limit, key: 'k' }], Number.NaN)).rejects.toThrow(/`nowMs`/);
     await expect(store.consume([{ limit, key: 1 as never }])).rejects.toThrow(/`key`/);
+    const handMade = { kind: 'tokenBucket', key: 'x', name: 'x' } as never;
+    await expect(store.consume([{ limit: handMade, key: 'k' }])).rejects.toThrow(/`checks\[0\]\.limit`/);
+    const broken = createRedisStore({ send: async () => [0], clock: () => Number.NaN });
+    await expect(broken.consume([{ limit, key: 'k' }])).rejects.toThrow(/`clock`/);
     expect(sent).toBe(0);
   });
 

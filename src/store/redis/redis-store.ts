@@ -213,7 +213,11 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const now = (nowMs: number | undefined): number => {
     if (nowMs !== undefined) validNow(nowMs); // refused even when Redis's clock decides
     if (clientClock === undefined) return Number.NaN;
-    return nowMs ?? clientClock();
+    if (nowMs !== undefined) return nowMs;
+    const at = clientClock();
+    if (typeof at !== 'number' || !Number.isFinite(at))
+      fail('clock', 'a function returning a finite number of ms', at);
+    return at;
   };
   const nowArg = (at: number): string => (Number.isNaN(at) ? '' : String(at));
 
@@ -355,11 +359,21 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
 /** A check whose limit was made by the limit factories: anything else is the caller's mistake, never I/O. */
 function validCheck(check: Check | undefined, i: number): Check {
   const limit = (check as Check | undefined)?.limit;
-  if (typeof limit !== 'object' || limit === null || typeof limit.key !== 'string' || !KINDS.has(limit.kind))
+  const fields = typeof limit === 'object' && limit !== null ? NUMBERS[limit.kind] : undefined;
+  const numeric = (name: string) => {
+    const value = (limit as unknown as Record<string, unknown>)[name];
+    return typeof value === 'number' && Number.isFinite(value) && value > 0;
+  };
+  if (fields === undefined || typeof limit!.key !== 'string' || !fields.every(numeric))
     fail(`checks[${i}].limit`, 'a limit made by tokenBucket(), fixedWindow() or slidingWindow()', limit);
   return check!;
 }
-const KINDS = new Set(['tokenBucket', 'fixedWindow', 'slidingWindow']);
+/** The parameters each kind of limit sends to the script. */
+const NUMBERS: Record<string, readonly string[] | undefined> = {
+  tokenBucket: ['tokensPerMs', 'intervalMs', 'burst'],
+  fixedWindow: ['windowMs', 'limit'],
+  slidingWindow: ['windowMs', 'limit'],
+};
 
 function validLease(lease: Lease): Lease {
   if (

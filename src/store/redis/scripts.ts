@@ -24,10 +24,10 @@ local floor, ceil, max, min, fmod = math.floor, math.ceil, math.max, math.min, m
  *   f (fixed window), s (sliding window): windowMs, limit, unused
  * Returns: { now (whole ms), then per group: allowed (1/0), remaining, resetAfterMs, retryAfterMs (-1: never) }.
  *
- * A state is stored as packed doubles: the algorithm's (1 to 3) and then the deadline its key's TTL was
- * last set to. A write whose state expires before that deadline keeps the TTL (SET KEEPTTL, half the cost
- * of SET PX); one that outlives it sets a TTL with headroom, so a busy key moves its TTL now and then
- * rather than at every request.
+ * A state is stored as packed doubles: the algorithm's (1 to 3) and then the end of the key's TTL on the
+ * writer's clock. A write whose state expires before that keeps the TTL (SET KEEPTTL, half the cost of SET
+ * PX); one that outlives it sets a TTL with headroom, so a busy key moves its TTL now and then rather than
+ * at every request. A missing key, or a value without that last double, always gets a TTL.
  *
  * Written for speed, since Redis runs the whole chunk on every call: every function below is a closure
  * made anew per call, so there are few of them (the denied paths' helpers are made only when needed), no
@@ -170,19 +170,21 @@ end
 local keys = KEYS
 local groups = #keys
 
--- Encodes a group's new state for SET: with the key's TTL kept (px false) when the state expires before
--- the deadline the TTL was last set to; otherwise with a new TTL that has headroom (as long again, for a
--- bucket whose TAT creeps on), so that a busy key moves its TTL now and then, not at every request.
+-- Encodes a group's new state for SET: with the key's TTL kept (px false) when the state (plus the slack
+-- of a caller's clock) expires before the end of the key's TTL; otherwise with a new TTL that has headroom
+-- (as long again, for a bucket whose TAT creeps on), so that a busy key moves its TTL now and then, not at
+-- every request.
 local function encode(kind, a, b, n1, n2, n3, deadline)
   local expires
   if kind == 't' then expires = n1 * b elseif kind == 'f' or n2 <= 0 then expires = (n1 + 1) * a else expires = (n1 + 2) * a end
   local px = false
-  if expires > deadline then
+  if expires + slack > deadline then
     if kind == 't' then expires = expires + (expires - now) end
     -- Capped (about 300 years), so that the number never prints in exponent form.
-    local ttl = min(max(1, ceil(expires - now)), 1e13)
-    deadline = now + ttl
-    px = ttl + slack
+    px = min(max(1, ceil(expires - now)) + slack, 1e13)
+    -- The end of the TTL on the writer's clock, slack included, so that writers with and without slack
+    -- can share keys.
+    deadline = now + px
   end
   if kind == 't' then return pack('<dd', n1, deadline), px end
   if kind == 'f' then return pack('<ddd', n1, n2, deadline), px end
@@ -193,17 +195,28 @@ local function put(g, packed, px)
   if px then call('SET', keys[g], packed, 'PX', px) else call('SET', keys[g], packed, 'KEEPTTL') end
 end
 
--- A group's stored state and its TTL deadline (zeros: no state).
+-- A group's stored state and the end of its key's TTL (zeros: no state). A key without a deadline (absent,
+-- or written without one) gets NONE, so that its next write always sets a TTL.
+local NONE = -math.huge
 local function load(g, kind)
   local raw = call('GET', keys[g])
-  if not raw then return 0, 0, 0, 0 end
+  if not raw then return 0, 0, 0, NONE end
   if kind == 't' then
+    if #raw < 16 then return (unpack('<d', raw)), 0, 0, NONE end
     local s1, deadline = unpack('<dd', raw)
     return s1, 0, 0, deadline
   end
   if kind == 'f' then
+    if #raw < 24 then
+      local s1, s2 = unpack('<dd', raw)
+      return s1, s2, 0, NONE
+    end
     local s1, s2, deadline = unpack('<ddd', raw)
     return s1, s2, 0, deadline
+  end
+  if #raw < 32 then
+    local s1, s2, s3 = unpack('<ddd', raw)
+    return s1, s2, s3, NONE
   end
   local s1, s2, s3, deadline = unpack('<dddd', raw)
   return s1, s2, s3, deadline
