@@ -258,11 +258,12 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     if (!Array.isArray(checks) || checks.length === 0) fail('checks', 'a non-empty array of checks', checks);
     if (checks.length === 1) {
       // The common case, without the grouping machinery.
-      const { limit, key, cost } = validCheck(checks[0], 0);
-      const units = cost === undefined || cost === 1 ? '1' : String(validCost(cost));
+      const { limit, key, cost = 1 } = validCheck(checks[0], 0);
+      const subject = validKey(key);
+      const units = cost === 1 ? '1' : String(validCost(cost ?? 1));
       const [kind, a, b, c] = paramsOf(limit);
       const at = now(nowMs);
-      const args = ['EVALSHA', SCRIPTS.consume.sha, '1', stateKey(limit, validKey(key))];
+      const args = ['EVALSHA', SCRIPTS.consume.sha, '1', stateKey(limit, subject)];
       args.push(commit, nowArg(at), kind!, a!, b!, c!, units);
       const reply = await run(SCRIPTS.consume, args);
       return stamped(decisionAt(reply, 0, limit) as Outcome, at, reply);
