@@ -1,0 +1,217 @@
+import { type Item, type List, serializeDictionary, serializeList } from 'structured-headers';
+
+/**
+ * Which rate limit header fields a response carries:
+ * - `ietf`: the current IETF draft (draft-ietf-httpapi-ratelimit-headers-10), `RateLimit-Policy` and
+ *   `RateLimit`, one list member per applied policy;
+ * - `draft-7`: `RateLimit: limit=…, remaining=…, reset=…` and `RateLimit-Policy`;
+ * - `draft-6`: `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy`;
+ * - `legacy`: `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (Unix seconds).
+ *
+ * @example
+ * ```ts
+ * const profile: HeaderProfile = 'ietf';
+ * ```
+ */
+export type HeaderProfile = 'ietf' | 'draft-7' | 'draft-6' | 'legacy';
+
+/**
+ * What one applied policy reports about a request.
+ *
+ * @example
+ * ```ts
+ * const quota: QuotaReport = { name: 'per-minute', quota: 100, windowMs: 60_000, remaining: 50, resetAfterMs: 30_000 };
+ * ```
+ */
+export interface QuotaReport {
+  /** The policy's name, as clients see it. */
+  readonly name: string;
+  /** Units the policy allows per window (a bucket's burst, a window's limit). */
+  readonly quota: number;
+  /** The policy's window (ms): the window of a window limit, the time a bucket takes to refill. */
+  readonly windowMs: number;
+  /** Whole units left. */
+  readonly remaining: number;
+  /** Milliseconds until the quota is fully restored. */
+  readonly resetAfterMs: number;
+}
+
+/**
+ * The header fields a response of a limited route carries, and how they are named.
+ *
+ * @example
+ * ```ts
+ * const options: HeaderOptions = { profiles: ['ietf', 'legacy'], retryAfterTimestamp: 'X-Ratelimit-Retry-After' };
+ * ```
+ */
+export interface HeaderOptions {
+  /**
+   * The profiles to emit, in order.
+   * @default ['ietf']
+   */
+  readonly profiles?: readonly HeaderProfile[];
+  /**
+   * Names of the `legacy` profile's fields, for APIs that spell them their own way; `false` leaves a field
+   * out (e.g. `{ reset: false }` when the API announces the reset with `retryAfterTimestamp` instead).
+   * @default { limit: 'X-RateLimit-Limit', remaining: 'X-RateLimit-Remaining', reset: 'X-RateLimit-Reset' }
+   */
+  readonly legacyNames?: {
+    readonly limit?: string | false;
+    readonly remaining?: string | false;
+    readonly reset?: string | false;
+  };
+  /**
+   * A field announcing, as a Unix time in seconds, when the binding policy resets (or, on a rejection,
+   * when the request may be retried), e.g. `X-Ratelimit-Retry-After`. Off when omitted.
+   */
+  readonly retryAfterTimestamp?: string;
+  /**
+   * Names of the concurrency fields, emitted when the response has a concurrency report.
+   * @default { limit: 'X-Concurrency-Limit', current: 'X-Concurrency-Current' }
+   */
+  readonly concurrencyNames?: { readonly limit: string; readonly current: string };
+}
+
+/**
+ * Everything a response's rate limit fields are made from.
+ *
+ * @example
+ * ```ts
+ * const report: ResponseReport = { nowMs: Date.now(), quotas: [perMinute], retryAfterMs: 1500 };
+ * ```
+ */
+export interface ResponseReport {
+  /** The time of the decision (ms), for fields given as Unix times. */
+  readonly nowMs: number;
+  /** One entry per applied policy, in the order they should be listed. */
+  readonly quotas: readonly QuotaReport[];
+  /** Set on a rate-limit rejection: how long until the request may be retried (`Infinity`: never). */
+  readonly retryAfterMs?: number;
+  /** The concurrency limit of the request's key and how many requests are in flight, when there is one. */
+  readonly concurrency?: { readonly limit: number; readonly current: number };
+}
+
+const seconds = (ms: number): number => whole(ms > 0 ? Math.ceil(ms / 1000) : 0);
+/** A whole, non-negative number: what every field here may carry (SF integers are at most 15 digits). */
+const whole = (n: number): number =>
+  Number.isFinite(n)
+    ? Math.min(Math.max(0, Math.floor(n)), 999_999_999_999_999)
+    : n > 0
+      ? 999_999_999_999_999
+      : 0;
+/** sf-string allows printable ASCII only: anything else in a policy name becomes `?`. */
+const printable = (name: string): string => name.replace(/[^\x20-\x7e]/g, '?');
+
+/** The policy that binds: the one with the least remaining, the longest reset breaking ties. */
+function binding(quotas: readonly QuotaReport[]): QuotaReport | undefined {
+  let bound: QuotaReport | undefined;
+  for (const q of quotas) {
+    if (
+      bound === undefined ||
+      q.remaining < bound.remaining ||
+      (q.remaining === bound.remaining && q.resetAfterMs > bound.resetAfterMs)
+    ) {
+      bound = q;
+    }
+  }
+  return bound;
+}
+
+/** `RateLimit-Policy` of drafts 6 and 7: `100;w=60, 1000;w=3600`. */
+const draftPolicy = (quotas: readonly QuotaReport[]): string =>
+  serializeList(
+    quotas.map((q): Item => [whole(q.quota), new Map([['w', Math.max(1, seconds(q.windowMs))]])]),
+  );
+
+/**
+ * The rate limit header fields of one response, as `[name, value]` pairs in a stable order. Structured
+ * fields are serialised with the `structured-headers` library (RFC 9651), never by hand. `Retry-After`
+ * (delta seconds) is added on every rejection whose wait is finite.
+ *
+ * @example
+ * ```ts
+ * const fields = rateLimitHeaders(
+ *   { nowMs: Date.now(), quotas: [{ name: 'api', quota: 100, windowMs: 60_000, remaining: 0, resetAfterMs: 30_000 }], retryAfterMs: 30_000 },
+ *   { profiles: ['ietf'] },
+ * );
+ * // [['RateLimit-Policy', '"api";q=100;w=60'], ['RateLimit', '"api";r=0;t=30'], ['Retry-After', '30']]
+ * for (const [name, value] of fields) res.setHeader(name, value);
+ * ```
+ */
+export function rateLimitHeaders(report: ResponseReport, options: HeaderOptions = {}): [string, string][] {
+  const out: [string, string][] = [];
+  const { quotas } = report;
+  const bound = binding(quotas);
+  for (const profile of options.profiles ?? ['ietf']) {
+    if (quotas.length === 0 || bound === undefined) break;
+    switch (profile) {
+      case 'ietf': {
+        const policy: List = quotas.map((q) => [
+          printable(q.name),
+          new Map([
+            ['q', whole(q.quota)],
+            ['w', Math.max(1, seconds(q.windowMs))],
+          ]),
+        ]);
+        const current: List = quotas.map((q) => [
+          printable(q.name),
+          new Map([
+            ['r', whole(q.remaining)],
+            ['t', seconds(q.resetAfterMs)],
+          ]),
+        ]);
+        out.push(['RateLimit-Policy', serializeList(policy)], ['RateLimit', serializeList(current)]);
+        break;
+      }
+      case 'draft-7':
+        out.push(
+          [
+            'RateLimit',
+            serializeDictionary({
+              limit: whole(bound.quota),
+              remaining: whole(bound.remaining),
+              reset: seconds(bound.resetAfterMs),
+            }),
+          ],
+          ['RateLimit-Policy', draftPolicy(quotas)],
+        );
+        break;
+      case 'draft-6':
+        out.push(
+          ['RateLimit-Limit', String(whole(bound.quota))],
+          ['RateLimit-Remaining', String(whole(bound.remaining))],
+          ['RateLimit-Reset', String(seconds(bound.resetAfterMs))],
+          ['RateLimit-Policy', draftPolicy(quotas)],
+        );
+        break;
+      case 'legacy': {
+        const names = options.legacyNames ?? {};
+        const limit = names.limit ?? 'X-RateLimit-Limit';
+        const remaining = names.remaining ?? 'X-RateLimit-Remaining';
+        const reset = names.reset ?? 'X-RateLimit-Reset';
+        if (limit !== false) out.push([limit, String(whole(bound.quota))]);
+        if (remaining !== false) out.push([remaining, String(whole(bound.remaining))]);
+        if (reset !== false) out.push([reset, String(seconds(report.nowMs + bound.resetAfterMs))]);
+        break;
+      }
+    }
+  }
+  const retry = report.retryAfterMs;
+  if (options.retryAfterTimestamp !== undefined) {
+    const waitMs = retry !== undefined && Number.isFinite(retry) ? retry : bound?.resetAfterMs;
+    if (waitMs !== undefined) out.push([options.retryAfterTimestamp, String(seconds(report.nowMs + waitMs))]);
+  }
+  if (report.concurrency !== undefined) {
+    const names = options.concurrencyNames ?? {
+      limit: 'X-Concurrency-Limit',
+      current: 'X-Concurrency-Current',
+    };
+    out.push(
+      [names.limit, String(whole(report.concurrency.limit))],
+      [names.current, String(whole(report.concurrency.current))],
+    );
+  }
+  if (retry !== undefined && Number.isFinite(retry))
+    out.push(['Retry-After', String(Math.max(1, seconds(retry)))]);
+  return out;
+}
