@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { createManualClock } from '../core/clock.js';
+import { createMemoryStore } from '../store/memory/memory-store.js';
+import { parsePolicies } from './config.js';
+import { createEnforcer, type RequestInfo } from './enforce.js';
+
+const T0 = 1_700_000_040_000; // on a whole minute: windows are aligned to the epoch
+const request = (over: Partial<RequestInfo> = {}): RequestInfo => ({
+  method: 'GET',
+  path: '/items',
+  headers: {},
+  remoteAddress: '203.0.113.9',
+  ...over,
+});
+
+function setup(config: unknown, rejection = {}) {
+  const clock = createManualClock(T0);
+  const store = createMemoryStore({ clock: clock.now });
+  const enforcer = createEnforcer({ policies: parsePolicies(config), store, clock: clock.now, rejection });
+  return { clock, store, enforcer };
+}
+
+const header = (fields: readonly [string, string][], name: string) => fields.find(([n]) => n === name)?.[1];
+
+describe('the enforcer', () => {
+  it('checks every matching policy atomically: a request denied by one consumes nothing from the others', async () => {
+    const { enforcer } = setup({
+      policies: [
+        { name: 'per-ip', key: 'ip', limits: [{ type: 'fixedWindow', limit: 2, window: '1m' }] },
+        { name: 'per-key', key: 'apiKey', limits: [{ type: 'fixedWindow', limit: 5, window: '1m' }] },
+      ],
+    });
+    const withKey = request({ headers: { 'x-api-key': 'secret-key-1' } });
+    expect((await enforcer.decide(withKey)).allowed).toBe(true);
+    expect((await enforcer.decide(withKey)).allowed).toBe(true);
+    const denied = await enforcer.decide(withKey);
+    expect(denied.allowed).toBe(false);
+    expect(denied.rejection?.status).toBe(429);
+    expect(header(denied.headers, 'Retry-After')).toBe('60');
+    expect(JSON.parse(denied.rejection!.body)).toMatchObject({ status: 429 });
+    // From another IP, the same API key still has 3 left: the denied request took nothing from it.
+    const other = await enforcer.decide({ ...withKey, remoteAddress: '198.51.100.7' });
+    expect(other.allowed).toBe(true);
+    expect(other.applied.find((a) => a.policy.name === 'per-key')?.decisions[0]?.remaining).toBe(2);
+    expect(header(other.headers, 'RateLimit')).toBe('"per-ip";r=1;t=60, "per-key";r=2;t=60');
+  });
+
+  it('hashes API keys and bearer tokens: the raw secret is never part of a key', async () => {
+    const { enforcer } = setup({
+      policies: [{ name: 'k', key: 'apiKey', limits: [{ type: 'fixedWindow', limit: 5, window: '1m' }] }],
+    });
+    const bearer = await enforcer.decide(request({ headers: { authorization: 'Bearer tok-123' } }));
+    expect(bearer.applied[0]?.key).not.toContain('tok-123');
+    const header = await enforcer.decide(request({ headers: { 'x-api-key': 'tok-123' } }));
+    expect(header.applied[0]?.key).toBe(bearer.applied[0]?.key);
+    // No key at all: the policy does not apply (no shared "anonymous" budget).
+    expect((await enforcer.decide(request())).applied).toEqual([]);
+  });
+
+  it('shadow policies count and announce but never reject; off policies do nothing', async () => {
+    const { enforcer } = setup({
+      environment: 'production',
+      policies: [
+        {
+          name: 'shadowed',
+          limits: [{ type: 'fixedWindow', limit: 1, window: '1m' }],
+          modes: { production: 'shadow' },
+        },
+        { name: 'off', limits: [{ type: 'fixedWindow', limit: 1, window: '1m' }], mode: 'off' },
+      ],
+    });
+    await enforcer.decide(request());
+    const second = await enforcer.decide(request());
+    expect(second.allowed).toBe(true);
+    expect(second.applied.map((a) => [a.policy.name, a.mode, a.decisions[0]?.allowed])).toEqual([
+      ['shadowed', 'shadow', false],
+    ]);
+    expect(header(second.headers, 'RateLimit')).toBe('"shadowed";r=0;t=60');
+  });
+
+  it('scope endpoint gives each route its own budget; a route parameter keys a policy', async () => {
+    const { enforcer } = setup({
+      policies: [
+        {
+          name: 'process',
+          match: { methods: ['POST'], paths: ['/platform/v2/process/:siteIdentifier'] },
+          key: [{ param: 'siteIdentifier' }],
+          limits: [{ type: 'tokenBucket', rate: 1, per: '5m', burst: 1 }],
+        },
+        {
+          name: 'others',
+          match: { paths: ['/**'] },
+          scope: 'endpoint',
+          key: 'ip',
+          limits: [{ type: 'fixedWindow', limit: 1, window: '1s' }],
+        },
+      ],
+    });
+    const post = (path: string) => enforcer.decide(request({ method: 'POST', path }));
+    expect((await post('/platform/v2/process/site-1')).allowed).toBe(true);
+    expect((await post('/platform/v2/process/site-1')).allowed).toBe(false); // one per site per 5 minutes
+    expect((await post('/platform/v2/process/site-2')).allowed).toBe(true); // another site, another endpoint
+    expect((await enforcer.decide(request({ path: '/a' }))).allowed).toBe(true);
+    expect((await enforcer.decide(request({ path: '/b' }))).allowed).toBe(true);
+    expect((await enforcer.decide(request({ path: '/a' }))).allowed).toBe(false);
+  });
+
+  it('a concurrency limit answers with its own status, spends no rate budget, and release frees the slot', async () => {
+    const { enforcer } = setup(
+      {
+        policies: [
+          {
+            name: 'merchant',
+            key: 'ip',
+            limits: [{ type: 'tokenBucket', rate: 10, per: '1s', burst: 60 }],
+            concurrency: { max: 1 },
+          },
+        ],
+      },
+      { statuses: { concurrency: 409 } },
+    );
+    const first = await enforcer.decide(request());
+    expect(first.allowed).toBe(true);
+    expect([
+      header(first.headers, 'X-Concurrency-Limit'),
+      header(first.headers, 'X-Concurrency-Current'),
+    ]).toEqual(['1', '1']);
+    const second = await enforcer.decide(request());
+    expect(second.rejection?.status).toBe(409);
+    await first.release();
+    const third = await enforcer.decide(request());
+    expect(third.allowed).toBe(true);
+    expect(third.applied[0]?.decisions[0]?.remaining).toBe(58); // the 409 spent nothing
+  });
+});

@@ -1,0 +1,317 @@
+import { createHash } from 'node:crypto';
+import { type Clock, systemClock } from '../core/clock.js';
+import type { Decision, Outcome } from '../core/decision.js';
+import { capacityOf, type Limit } from '../core/limits.js';
+import { type ClientIpOptions, createClientIp } from '../http/client-ip.js';
+import { type HeaderOptions, type QuotaReport, rateLimitHeaders } from '../http/headers.js';
+import { createRejection, type RejectionOptions, type RejectionResponse } from '../http/rejection.js';
+import { createMemoryStore } from '../store/memory/memory-store.js';
+import type { AcquireResult, Check, Lease, Store } from '../store/types.js';
+import type { KeyPart, Policy, PolicyMode, PolicySet } from './config.js';
+import { classOf } from './match.js';
+
+/**
+ * The framework-neutral description of a request that adapters build.
+ *
+ * @example
+ * ```ts
+ * const request: RequestInfo = { method: req.method, path: req.url, headers: req.headers, remoteAddress: req.socket.remoteAddress };
+ * ```
+ */
+export interface RequestInfo {
+  readonly method: string;
+  /** The request target: path and query string. */
+  readonly path: string;
+  /** Header names in lower case, as node:http gives them. */
+  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  readonly remoteAddress: string | undefined;
+  /** The authenticated user, from the application's own authentication (key part `user`). */
+  readonly user?: string | undefined;
+  /** The authenticated account (key part `account`). */
+  readonly account?: string | undefined;
+}
+
+/**
+ * What one policy made of a request.
+ *
+ * @example
+ * ```ts
+ * for (const applied of verdict.applied) log.info({ policy: applied.policy.name, key: applied.key });
+ * ```
+ */
+export interface AppliedPolicy {
+  readonly policy: Policy;
+  readonly mode: Exclude<PolicyMode, 'off'>;
+  /** The key its budget is kept under (API keys hashed). */
+  readonly key: string;
+  /** One decision per limit, in the policy's order (empty for a concurrency-only policy). */
+  readonly decisions: readonly Decision[];
+  /** Its concurrency answer, when it has a concurrency limit and the rate limits allowed. */
+  readonly lease?: AcquireResult;
+}
+
+/**
+ * The enforcer's answer: whether the request goes on, the header fields to add to its response, and the
+ * rejection to send instead when it does not.
+ *
+ * @example
+ * ```ts
+ * const verdict = await enforcer.decide(request);
+ * for (const [name, value] of verdict.headers) res.setHeader(name, value);
+ * if (verdict.rejection) return send(verdict.rejection);
+ * res.on('close', () => void verdict.release());
+ * ```
+ */
+export interface Verdict {
+  /** False only when an enforcing policy denied (shadow policies never reject). */
+  readonly allowed: boolean;
+  readonly applied: readonly AppliedPolicy[];
+  /** Header fields for the response, allowed or not. */
+  readonly headers: readonly [string, string][];
+  /** The response to send instead of the application's, when not allowed. */
+  readonly rejection?: RejectionResponse;
+  /** Gives back the concurrency leases the request holds; call when the response finishes or the client goes away. */
+  release(): Promise<void>;
+}
+
+/**
+ * Options of {@link createEnforcer}.
+ *
+ * @example
+ * ```ts
+ * const options: EnforcerOptions = { policies: loadPolicies(text), clientIp: { trustProxy: ['10.0.0.0/8'] } };
+ * ```
+ */
+export interface EnforcerOptions {
+  readonly policies: PolicySet;
+  /** @default createMemoryStore() */
+  readonly store?: Store;
+  readonly clientIp?: ClientIpOptions;
+  readonly headers?: HeaderOptions;
+  readonly rejection?: RejectionOptions;
+  /** @default Date.now */
+  readonly clock?: Clock;
+}
+
+/**
+ * The framework-neutral enforcement an adapter calls once per request.
+ *
+ * @example
+ * ```ts
+ * const enforcer: Enforcer = createEnforcer({ policies });
+ * ```
+ */
+export interface Enforcer {
+  decide(request: RequestInfo): Promise<Verdict>;
+}
+
+/** API keys and bearer tokens are hashed before use: never stored, keyed or logged raw. */
+const hashSecret = (secret: string): string =>
+  createHash('sha256').update(secret).digest('base64url').slice(0, 32);
+
+const headerValue = (request: RequestInfo, name: string): string | undefined => {
+  const value = request.headers[name];
+  const text = Array.isArray(value) ? value.join(', ') : (value as string | undefined);
+  return text === undefined || text === '' ? undefined : text;
+};
+
+function apiKeyOf(request: RequestInfo): string | undefined {
+  const authorization = headerValue(request, 'authorization');
+  const bearer = authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
+  return bearer ?? headerValue(request, 'x-api-key');
+}
+
+/** A policy's window as clients see it: a window's length, or the time a bucket takes to refill. */
+const windowOf = (limit: Limit): number =>
+  limit.kind === 'tokenBucket' ? limit.burst * limit.intervalMs : limit.windowMs;
+
+/**
+ * Creates the enforcer: for each request it finds the matching policies, builds each one's key, checks
+ * every rate limit of every enforcing policy in **one atomic store call** (a request denied by one policy
+ * consumes nothing from the others), then takes the concurrency leases; shadow policies are counted in a
+ * call of their own and never reject. It announces every applied policy in the response's headers.
+ *
+ * @example
+ * ```ts
+ * const enforcer = createEnforcer({ policies: loadPolicies(readFileSync('sluice.yaml', 'utf8')) });
+ * const verdict = await enforcer.decide({ method: 'GET', path: '/items', headers: {}, remoteAddress: '203.0.113.9' });
+ * ```
+ */
+export function createEnforcer(options: EnforcerOptions): Enforcer {
+  const store = options.store ?? createMemoryStore();
+  const clock = options.clock ?? systemClock;
+  const clientIp = createClientIp(options.clientIp);
+  const reject = createRejection(options.rejection);
+  const active = options.policies.policies.filter((policy) => policy.mode !== 'off');
+
+  /** The policy's key for this request, or undefined when a part is missing (the policy does not apply). */
+  function keyOf(policy: Policy, request: RequestInfo, params: Record<string, string>, endpoint: string) {
+    const parts: string[] = [];
+    for (const part of policy.key) {
+      const value = partValue(part, request, params);
+      if (value === undefined) return undefined;
+      parts.push(`${partName(part)}=${encodeURIComponent(value)}`);
+    }
+    if (policy.scope === 'endpoint')
+      parts.push(`endpoint=${encodeURIComponent(`${request.method.toUpperCase()} ${endpoint}`)}`);
+    return parts.join('&');
+  }
+
+  function partValue(
+    part: KeyPart,
+    request: RequestInfo,
+    params: Record<string, string>,
+  ): string | undefined {
+    if (part === 'ip')
+      return clientIp({ remoteAddress: request.remoteAddress, headers: request.headers }).key;
+    if (part === 'apiKey') {
+      const secret = apiKeyOf(request);
+      return secret === undefined ? undefined : hashSecret(secret);
+    }
+    if (part === 'user') return request.user === '' ? undefined : request.user;
+    if (part === 'account') return request.account === '' ? undefined : request.account;
+    if ('header' in part) return headerValue(request, part.header);
+    return Object.hasOwn(params, part.param) ? params[part.param] : undefined;
+  }
+
+  const partName = (part: KeyPart): string =>
+    typeof part === 'string' ? part : 'header' in part ? `header:${part.header}` : `param:${part.param}`;
+
+  function matching(request: RequestInfo) {
+    const method = request.method.toUpperCase();
+    const requestClass = classOf(method);
+    const found: { policy: Policy; key: string }[] = [];
+    for (const policy of active) {
+      if (policy.methods !== undefined && !policy.methods.has(method)) continue;
+      if (policy.classes !== undefined && !policy.classes.has(requestClass)) continue;
+      let params: Record<string, string> = {};
+      let endpoint = request.path.split(/[?#]/, 1)[0] ?? '/';
+      if (policy.paths !== undefined) {
+        let hit: { params: Record<string, string>; endpoint: string } | undefined;
+        for (const pattern of policy.paths) {
+          hit = pattern.match(request.path);
+          if (hit !== undefined) break;
+        }
+        if (hit === undefined) continue;
+        ({ params, endpoint } = hit);
+      }
+      const key = keyOf(policy, request, params, endpoint);
+      if (key !== undefined) found.push({ policy, key });
+    }
+    return found;
+  }
+
+  return {
+    async decide(request) {
+      const nowMs = clock();
+      const found = matching(request);
+      const leases: Lease[] = [];
+      const release = async () => {
+        const held = leases.splice(0);
+        await Promise.all(held.map((lease) => store.release(lease).catch(() => false)));
+      };
+
+      // Concurrency first: a request turned away for concurrency spends no rate budget, and one turned away
+      // for rate holds no slot.
+      const leaseOf = new Map<Policy, AcquireResult>();
+      let concurrencyDenied: { limit: number; current: number } | undefined;
+      for (const { policy, key } of found) {
+        if (policy.concurrency === undefined || concurrencyDenied !== undefined) continue;
+        const result = await store.acquire(
+          `policy:${policy.name}|${key}`,
+          policy.concurrency.max,
+          policy.concurrency.ttlMs,
+        );
+        leaseOf.set(policy, result);
+        if (result.acquired) leases.push(result.lease);
+        else if (policy.mode === 'enforce')
+          concurrencyDenied = { limit: result.max, current: result.current };
+      }
+      if (concurrencyDenied !== undefined) await release();
+
+      const checksOf = (mode: PolicyMode) =>
+        found
+          .filter(({ policy }) => policy.mode === mode)
+          .flatMap(({ policy, key }) =>
+            policy.limits.map((limit): Check => ({ limit, key, cost: policy.cost })),
+          );
+      const enforced = concurrencyDenied === undefined ? checksOf('enforce') : [];
+      const shadowed = checksOf('shadow');
+      const [enforceOutcome, shadowOutcome] = await Promise.all([
+        enforced.length > 0 ? store.consume(enforced) : undefined,
+        shadowed.length > 0 ? store.consume(shadowed) : undefined,
+      ]);
+      const rateAllowed = enforceOutcome?.allowed ?? true;
+      if (!rateAllowed) await release();
+
+      const outcomes: Record<string, Outcome | undefined> = {
+        enforce: enforceOutcome,
+        shadow: shadowOutcome,
+      };
+      const positions: Record<string, number> = { enforce: 0, shadow: 0 };
+      const applied: AppliedPolicy[] = [];
+      for (const { policy, key } of found) {
+        const mode = policy.mode as Exclude<PolicyMode, 'off'>;
+        const outcome = outcomes[mode];
+        const start = positions[mode]!;
+        positions[mode] = start + policy.limits.length;
+        const decisions =
+          outcome === undefined ? [] : outcome.decisions.slice(start, start + policy.limits.length);
+        const lease = leaseOf.get(policy);
+        applied.push(
+          lease === undefined ? { policy, mode, key, decisions } : { policy, mode, key, decisions, lease },
+        );
+      }
+
+      const quotas: QuotaReport[] = [];
+      for (const { policy, decisions } of applied) {
+        for (const [i, decision] of decisions.entries()) {
+          const limit = policy.limits[i]!;
+          quotas.push({
+            name: policy.limits.length === 1 ? policy.name : `${policy.name}:${limit.name}`,
+            quota: capacityOf(limit),
+            windowMs: windowOf(limit),
+            remaining: decision.remaining,
+            resetAfterMs: decision.resetAfterMs,
+          });
+        }
+      }
+      const concurrency = applied.find((a) => a.lease !== undefined)?.lease;
+      const report = {
+        nowMs,
+        quotas,
+        ...(rateAllowed ? {} : { retryAfterMs: enforceOutcome!.retryAfterMs }),
+        ...(concurrency === undefined
+          ? {}
+          : { concurrency: { limit: concurrency.max, current: concurrency.current } }),
+      };
+      const headers = rateLimitHeaders(report, options.headers);
+      if (rateAllowed && concurrencyDenied === undefined) return { allowed: true, applied, headers, release };
+
+      const violated = applied
+        .filter((a) => a.mode === 'enforce')
+        .flatMap(({ policy, decisions }) =>
+          decisions
+            .map((d, i) => ({ d, limit: policy.limits[i]! }))
+            .filter(({ d }) => !d.allowed)
+            .map(({ d, limit }) => ({
+              name: policy.limits.length === 1 ? policy.name : `${policy.name}:${limit.name}`,
+              limit: d.limit,
+              remaining: d.remaining,
+              resetAfterMs: d.resetAfterMs,
+              retryAfterMs: d.retryAfterMs,
+            })),
+        );
+      const rejection = rateAllowed
+        ? reject({ cause: 'concurrency', nowMs, concurrency: concurrencyDenied! })
+        : reject({ cause: 'rate', nowMs, retryAfterMs: enforceOutcome!.retryAfterMs, policies: violated });
+      return {
+        allowed: false,
+        applied,
+        headers: [...headers, ...rejection.headers],
+        rejection: { ...rejection, headers: [...headers, ...rejection.headers] },
+        release,
+      };
+    },
+  };
+}
