@@ -1,0 +1,99 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Enforcer, RequestInfo, Verdict } from '../policy/enforce.js';
+
+/**
+ * How an adapter learns who the request belongs to, from the application's own authentication.
+ *
+ * @example
+ * ```ts
+ * const identify: Identify<Request> = (req) => ({ user: req.user?.id, account: req.user?.accountId });
+ * ```
+ */
+export type Identify<R> = (
+  request: R,
+) => { user?: string | undefined; account?: string | undefined } | undefined;
+
+/**
+ * The request description of a node:http request.
+ *
+ * @example
+ * ```ts
+ * const verdict = await enforcer.decide(requestInfoOf(req, { user: session.userId }));
+ * ```
+ */
+export function requestInfoOf(
+  req: IncomingMessage,
+  identity?: ReturnType<Identify<IncomingMessage>>,
+): RequestInfo {
+  return {
+    method: req.method ?? 'GET',
+    path: req.url ?? '/',
+    headers: req.headers,
+    remoteAddress: req.socket.remoteAddress,
+    ...(identity?.user === undefined ? {} : { user: identity.user }),
+    ...(identity?.account === undefined ? {} : { account: identity.account }),
+  };
+}
+
+/**
+ * Applies a verdict to a node:http response: sets the header fields, sends the rejection if there is one,
+ * and releases the request's concurrency leases once the response finishes or the client goes away.
+ * Returns true when the request may go on to the application.
+ *
+ * @example
+ * ```ts
+ * if (applyVerdict(await enforcer.decide(requestInfoOf(req)), res)) next();
+ * ```
+ */
+export function applyVerdict(verdict: Verdict, res: ServerResponse): boolean {
+  // 'close' fires after 'finish' and also when the client disconnects first: one release either way; a
+  // response that closed while the decision was being made releases at once.
+  if ((res as { closed?: boolean }).closed === true || res.destroyed) void verdict.release();
+  else res.once('close', () => void verdict.release());
+  if (!res.headersSent) for (const [name, value] of verdict.headers) res.setHeader(name, value);
+  if (verdict.rejection === undefined) return true;
+  const { status, headers, body } = verdict.rejection;
+  if (!res.headersSent) {
+    res.statusCode = status;
+    for (const [name, value] of headers) res.setHeader(name, value);
+  }
+  res.end(body);
+  return false;
+}
+
+/**
+ * Options of {@link sluiceNode}.
+ *
+ * @example
+ * ```ts
+ * const options: NodeAdapterOptions = { identify: (req) => ({ user: String(req.headers['x-user'] ?? '') }) };
+ * ```
+ */
+export interface NodeAdapterOptions {
+  readonly identify?: Identify<IncomingMessage>;
+}
+
+/**
+ * The node:http adapter: `guard(req, res)` decides, writes the rate limit headers, answers a rejected
+ * request itself and resolves `undefined` for it, or resolves the verdict (for `remaining` and the rest) when
+ * the request may go on. Leases are released when the response finishes or the client disconnects.
+ *
+ * @example
+ * ```ts
+ * const guard = sluiceNode(createEnforcer({ policies }));
+ * createServer(async (req, res) => {
+ *   const verdict = await guard(req, res);
+ *   if (verdict === undefined) return; // rejected: already answered
+ *   res.end('hello');
+ * }).listen(3000);
+ * ```
+ */
+export function sluiceNode(
+  enforcer: Enforcer,
+  options: NodeAdapterOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => Promise<Verdict | undefined> {
+  return async (req, res) => {
+    const verdict = await enforcer.decide(requestInfoOf(req, options.identify?.(req)));
+    return applyVerdict(verdict, res) ? verdict : undefined;
+  };
+}
