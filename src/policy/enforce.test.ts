@@ -132,4 +132,36 @@ describe('the enforcer', () => {
     expect(third.allowed).toBe(true);
     expect(third.applied[0]?.decisions[0]?.remaining).toBe(58); // the 409 spent nothing
   });
+
+  it('gives its concurrency slots back when the store fails mid-decision', async () => {
+    const clock = createManualClock(T0);
+    const memory = createMemoryStore({ clock: clock.now });
+    let failing = true;
+    const store = {
+      ...memory,
+      consume: async (...args: Parameters<typeof memory.consume>) => {
+        if (failing) throw new Error('store down');
+        return memory.consume(...args);
+      },
+    };
+    const policies = parsePolicies({
+      policies: [
+        { name: 'p', limits: [{ type: 'fixedWindow', limit: 10, window: '1m' }], concurrency: { max: 1 } },
+      ],
+    });
+    const enforcer = createEnforcer({ policies, store, clock: clock.now });
+    await expect(enforcer.decide(request())).rejects.toThrow(/store down/);
+    failing = false;
+    expect((await enforcer.decide(request())).allowed).toBe(true); // the slot was not leaked
+  });
+
+  it("keeps the rejection's Content-Type out of the verdict's header fields", async () => {
+    const { enforcer } = setup({
+      policies: [{ name: 'p', limits: [{ type: 'fixedWindow', limit: 1, window: '1m' }] }],
+    });
+    await enforcer.decide(request());
+    const denied = await enforcer.decide(request());
+    expect(header(denied.headers, 'Content-Type')).toBeUndefined();
+    expect(header(denied.rejection!.headers, 'Content-Type')).toBe('application/problem+json');
+  });
 });

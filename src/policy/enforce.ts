@@ -215,17 +215,22 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       // for rate holds no slot.
       const leaseOf = new Map<Policy, AcquireResult>();
       let concurrencyDenied: { limit: number; current: number } | undefined;
-      for (const { policy, key } of found) {
-        if (policy.concurrency === undefined || concurrencyDenied !== undefined) continue;
-        const result = await store.acquire(
-          `policy:${policy.name}|${key}`,
-          policy.concurrency.max,
-          policy.concurrency.ttlMs,
-        );
-        leaseOf.set(policy, result);
-        if (result.acquired) leases.push(result.lease);
-        else if (policy.mode === 'enforce')
-          concurrencyDenied = { limit: result.max, current: result.current };
+      try {
+        for (const { policy, key } of found) {
+          if (policy.concurrency === undefined || concurrencyDenied !== undefined) continue;
+          const result = await store.acquire(
+            `policy:${policy.name}|${key}`,
+            policy.concurrency.max,
+            policy.concurrency.ttlMs,
+          );
+          leaseOf.set(policy, result);
+          if (result.acquired) leases.push(result.lease);
+          else if (policy.mode === 'enforce')
+            concurrencyDenied = { limit: result.max, current: result.current };
+        }
+      } catch (error) {
+        await release();
+        throw error;
       }
       if (concurrencyDenied !== undefined) await release();
 
@@ -237,10 +242,18 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
           );
       const enforced = concurrencyDenied === undefined ? checksOf('enforce') : [];
       const shadowed = checksOf('shadow');
-      const [enforceOutcome, shadowOutcome] = await Promise.all([
-        enforced.length > 0 ? store.consume(enforced) : undefined,
-        shadowed.length > 0 ? store.consume(shadowed) : undefined,
-      ]);
+      let enforceOutcome: Outcome | undefined;
+      let shadowOutcome: Outcome | undefined;
+      try {
+        [enforceOutcome, shadowOutcome] = await Promise.all([
+          enforced.length > 0 ? store.consume(enforced) : undefined,
+          shadowed.length > 0 ? store.consume(shadowed) : undefined,
+        ]);
+      } catch (error) {
+        // No verdict, so nobody could release the slots taken above: give them back now.
+        await release();
+        throw error;
+      }
       const rateAllowed = enforceOutcome?.allowed ?? true;
       if (!rateAllowed) await release();
 
@@ -308,7 +321,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       return {
         allowed: false,
         applied,
-        headers: [...headers, ...rejection.headers],
+        headers,
         rejection: { ...rejection, headers: [...headers, ...rejection.headers] },
         release,
       };
