@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Enforcer, Verdict } from '../policy/enforce.js';
-import { applyVerdict, type Identify, requestInfoOf } from './node.js';
+import { applyVerdict, decideOnce, type Identify, requestInfoOf } from './node.js';
 
 declare global {
   // Express declares `res.locals` through this global namespace: the augmentation types `res.locals.sluice`.
@@ -28,6 +28,8 @@ export interface ExpressAdapterOptions {
    * @example (req) => ({ user: req.user?.id, account: req.user?.accountId })
    */
   readonly identify?: Identify<Request>;
+  /** The `SLUICE_COUNTED_TWICE` warning (a request through this limiter twice is counted once). @default true */
+  readonly warnings?: boolean;
 }
 
 /**
@@ -59,8 +61,15 @@ export function sluiceExpress(
   return async (req, res, next) => {
     let allowed: boolean;
     try {
-      const info = requestInfoOf(req, options.identify?.(req));
-      const verdict = await enforcer.decide({ ...info, path: req.originalUrl ?? info.path });
+      const verdict = await decideOnce(
+        enforcer,
+        req,
+        () => {
+          const info = requestInfoOf(req, options.identify?.(req));
+          return { ...info, path: req.originalUrl ?? info.path };
+        },
+        options.warnings,
+      );
       res.locals.sluice = verdict;
       allowed = applyVerdict(verdict, res);
     } catch (error) {

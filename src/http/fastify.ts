@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Enforcer, Verdict } from '../policy/enforce.js';
-import { type Identify, requestInfoOf } from './node.js';
+import { decideOnce, type Identify, requestInfoOf } from './node.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -27,6 +27,8 @@ export interface FastifyAdapterOptions {
    * @example (request) => ({ account: request.headers['x-account'] as string | undefined })
    */
   readonly identify?: Identify<FastifyRequest>;
+  /** The `SLUICE_COUNTED_TWICE` warning (a request through this limiter twice is counted once). @default true */
+  readonly warnings?: boolean;
 }
 
 /**
@@ -54,7 +56,12 @@ export const sluiceFastify: FastifyPluginAsync<FastifyAdapterOptions> = Object.a
     const { enforcer, identify } = options;
     if (!instance.hasRequestDecorator('sluice')) instance.decorateRequest('sluice', undefined);
     instance.addHook('onRequest', async (request, reply) => {
-      const verdict = await enforcer.decide(requestInfoOf(request.raw, identify?.(request)));
+      const verdict = await decideOnce(
+        enforcer,
+        request.raw,
+        () => requestInfoOf(request.raw, identify?.(request)),
+        options.warnings,
+      );
       request.sluice = verdict;
       // 'close' fires after the response and also when the client goes away mid-request.
       if (reply.raw.closed || reply.raw.destroyed) void verdict.release();

@@ -1,5 +1,5 @@
 import type { Enforcer, Verdict } from '../policy/enforce.js';
-import type { Identify } from './node.js';
+import { decideOnce, type Identify } from './node.js';
 
 /**
  * Options of {@link sluiceFetch}.
@@ -13,6 +13,8 @@ export interface FetchAdapterOptions<I = unknown> {
   /** The client's address: fetch-style runtimes keep it outside the Request (Hono: `c.env.incoming.socket`). */
   readonly remoteAddress?: (request: Request, info: I | undefined) => string | undefined;
   readonly identify?: Identify<Request>;
+  /** The `SLUICE_COUNTED_TWICE` warning (a request through this limiter twice is counted once). @default true */
+  readonly warnings?: boolean;
 }
 
 /**
@@ -53,14 +55,19 @@ export function sluiceFetch<I = unknown>(
   return async (request, info) => {
     const url = new URL(request.url);
     const identity = options.identify?.(request);
-    const verdict = await enforcer.decide({
-      method: request.method,
-      path: `${url.pathname}${url.search}`,
-      headers: Object.fromEntries(request.headers),
-      remoteAddress: options.remoteAddress?.(request, info),
-      ...(identity?.user === undefined ? {} : { user: identity.user }),
-      ...(identity?.account === undefined ? {} : { account: identity.account }),
-    });
+    const verdict = await decideOnce(
+      enforcer,
+      request,
+      () => ({
+        method: request.method,
+        path: `${url.pathname}${url.search}`,
+        headers: Object.fromEntries(request.headers),
+        remoteAddress: options.remoteAddress?.(request, info),
+        ...(identity?.user === undefined ? {} : { user: identity.user }),
+        ...(identity?.account === undefined ? {} : { account: identity.account }),
+      }),
+      options.warnings,
+    );
     if (verdict.rejection !== undefined) {
       await verdict.release();
       const { status, headers, body } = verdict.rejection;

@@ -61,6 +61,44 @@ export function applyVerdict(verdict: Verdict, res: ServerResponse): boolean {
   return false;
 }
 
+/** Verdicts already given, per raw request and enforcer: a request is counted once, however many layers. */
+const decided = new WeakMap<object, Map<Enforcer, Promise<Verdict>>>();
+const warned = new WeakSet<Enforcer>();
+
+/**
+ * Decides a request once per enforcer. A second pass of the same request through the same enforcer (the
+ * limiter mounted twice, app-wide and on a route) gets the first verdict instead of counting the request
+ * again, and raises the coded warning `SLUICE_COUNTED_TWICE` once per enforcer (unless `warnings` is false).
+ *
+ * @example
+ * ```ts
+ * const verdict = await decideOnce(enforcer, req, () => requestInfoOf(req));
+ * ```
+ */
+export function decideOnce(
+  enforcer: Enforcer,
+  raw: object,
+  info: () => RequestInfo,
+  warnings = true,
+): Promise<Verdict> {
+  let byEnforcer = decided.get(raw);
+  if (byEnforcer === undefined) decided.set(raw, (byEnforcer = new Map()));
+  const earlier = byEnforcer.get(enforcer);
+  if (earlier !== undefined) {
+    if (warnings && !warned.has(enforcer)) {
+      warned.add(enforcer);
+      process.emitWarning(
+        'sluice saw the same request twice through one enforcer (is the limiter mounted twice?); it was counted once',
+        { code: 'SLUICE_COUNTED_TWICE', type: 'SluiceWarning' },
+      );
+    }
+    return earlier;
+  }
+  const verdict = enforcer.decide(info());
+  byEnforcer.set(enforcer, verdict);
+  return verdict;
+}
+
 /**
  * Options of {@link sluiceNode}.
  *
@@ -71,6 +109,8 @@ export function applyVerdict(verdict: Verdict, res: ServerResponse): boolean {
  */
 export interface NodeAdapterOptions {
   readonly identify?: Identify<IncomingMessage>;
+  /** The `SLUICE_COUNTED_TWICE` warning. @default true */
+  readonly warnings?: boolean;
 }
 
 /**
@@ -93,7 +133,12 @@ export function sluiceNode(
   options: NodeAdapterOptions = {},
 ): (req: IncomingMessage, res: ServerResponse) => Promise<Verdict | undefined> {
   return async (req, res) => {
-    const verdict = await enforcer.decide(requestInfoOf(req, options.identify?.(req)));
+    const verdict = await decideOnce(
+      enforcer,
+      req,
+      () => requestInfoOf(req, options.identify?.(req)),
+      options.warnings,
+    );
     return applyVerdict(verdict, res) ? verdict : undefined;
   };
 }
