@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createManualClock } from '../core/clock.js';
 import { createMemoryStore } from '../store/memory/memory-store.js';
@@ -163,5 +164,55 @@ describe('the enforcer', () => {
     const denied = await enforcer.decide(request());
     expect(header(denied.headers, 'Content-Type')).toBeUndefined();
     expect(header(denied.rejection!.headers, 'Content-Type')).toBe('application/problem+json');
+  });
+
+  it('property: any request shape is decided without throwing, and no key carries a raw API key', async () => {
+    const { enforcer } = setup({
+      policies: [
+        { name: 'ip', limits: [{ type: 'fixedWindow', limit: 1000, window: '1m' }] },
+        {
+          name: 'key',
+          key: ['apiKey', { header: 'x-tenant' }],
+          limits: [{ type: 'fixedWindow', limit: 1000, window: '1m' }],
+        },
+        {
+          name: 'route',
+          match: { paths: ['/a/:id/**'] },
+          key: [{ param: 'id' }, 'user'],
+          scope: 'endpoint',
+          limits: [{ type: 'tokenBucket', rate: 10 }],
+        },
+      ],
+    });
+    const value = fc.oneof(fc.string(), fc.array(fc.string(), { maxLength: 3 }), fc.constant(undefined));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          method: fc.oneof(fc.constantFrom('GET', 'post', 'PATCH'), fc.string()),
+          path: fc.oneof(
+            fc.string(),
+            fc.string().map((s) => `/a/${s}/b`),
+          ),
+          remoteAddress: fc.oneof(fc.constant(undefined), fc.ipV4(), fc.ipV6(), fc.string()),
+          authorization: value,
+          apiKey: fc.string({ minLength: 8 }).map((s) => `sk_live_${s}`),
+          tenant: value,
+          user: fc.oneof(fc.constant(undefined), fc.string()),
+        }),
+        async ({ method, path, remoteAddress, authorization, apiKey, tenant, user }) => {
+          const verdict = await enforcer.decide({
+            method,
+            path,
+            remoteAddress,
+            user,
+            headers: { authorization, 'x-api-key': apiKey, 'x-tenant': tenant },
+          });
+          for (const applied of verdict.applied)
+            expect(applied.key).not.toContain(encodeURIComponent(apiKey));
+          await verdict.release();
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
