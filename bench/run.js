@@ -1,10 +1,16 @@
 // npm run bench: throughput side by side (median of rounds), then heap bytes per idle key, with sluice's
 // ratio to each peer and to the hand-written floor; then the same against a private redis-server
 // (bench/redis.js). Options: --rounds N (default 7), --ops N (default 2_000_000), --skip-heap;
-// --only redis (the Redis part alone), --skip-redis, --redis-rounds N (default 11), --redis-ops N (default
-// 10_000 per cell and round at 64 in flight, a quarter at 1 in flight). Timing figures are for comparison within one run, never absolute claims.
+// --only redis (the Redis part alone), --skip-redis (also the HTTP part's Redis rows), --redis-rounds N
+// (default 11), --redis-ops N (default 10_000 per cell and round at 64 in flight, a quarter at 1 in
+// flight); then requests per second through Express and Fastify with and without a limiter (bench/http.js):
+// --only http (the HTTP part alone; `--only redis,http` runs both), --skip-http, --http-rounds N (default
+// 3), --http-duration S (default 2 seconds per cell and round), --http-warmup S (default 0.5),
+// --http-connections N (default 10), --http-profile DIR (CPU profiles of the limited servers, to DIR).
+// Timing figures are for comparison within one run, never absolute claims.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { runHttpBench } from './http.js';
 import { IMPLEMENTATIONS } from './peers.js';
 import { runRedisBench } from './redis.js';
 import { median, runThroughput, SCENARIOS } from './throughput.js';
@@ -23,8 +29,11 @@ const rounds = option('rounds', 7);
 // parts; `redis` among them runs the Redis part alone. --scenario text: memory scenarios whose name
 // contains text. For quick comparisons while developing.
 const onlyWords = text('only')?.split(',');
-const redisOnly = onlyWords?.includes('redis') ?? false;
-const only = onlyWords?.filter((o) => o !== 'redis');
+const redisNamed = onlyWords?.includes('redis') ?? false;
+const httpNamed = onlyWords?.includes('http') ?? false;
+// Naming a part runs the named parts alone.
+const partsNamed = redisNamed || httpNamed;
+const only = onlyWords?.filter((o) => o !== 'redis' && o !== 'http');
 const peerFilter = only === undefined || only.length === 0 ? undefined : only;
 const implementations = IMPLEMENTATIONS.filter(
   (i) => peerFilter === undefined || i.role !== 'peer' || peerFilter.some((o) => i.name.includes(o)),
@@ -37,14 +46,27 @@ const log = (line = '') => console.log(line);
 const fmt = (opsPerSec) => `${(opsPerSec / 1e6).toFixed(2)}M/s`;
 const pad = (text, width) => String(text).padEnd(width);
 
-if (!redisOnly) await runMemoryBench();
-if (!args.includes('--skip-redis')) {
-  if (!redisOnly) log();
+if (!partsNamed) await runMemoryBench();
+if (!args.includes('--skip-redis') && (!partsNamed || redisNamed)) {
+  if (!partsNamed) log();
   await runRedisBench({
     rounds: option('redis-rounds', 11),
     ops: option('redis-ops', 10_000),
     log,
     only: peerFilter,
+  });
+}
+if (!args.includes('--skip-http') && (!partsNamed || httpNamed)) {
+  if (!partsNamed || redisNamed) log();
+  const profileDir = text('http-profile');
+  await runHttpBench({
+    rounds: option('http-rounds', 3),
+    duration: option('http-duration', 2),
+    warmup: option('http-warmup', 0.5),
+    connections: option('http-connections', 10),
+    skipRedis: args.includes('--skip-redis'),
+    profile: profileDir === undefined ? undefined : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+    log,
   });
 }
 
