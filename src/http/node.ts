@@ -82,7 +82,10 @@ export function decideOnce(
   warnings = true,
 ): Promise<Verdict> {
   let byEnforcer = decided.get(raw);
-  if (byEnforcer === undefined) decided.set(raw, (byEnforcer = new Map()));
+  if (byEnforcer === undefined) {
+    byEnforcer = new Map();
+    decided.set(raw, byEnforcer);
+  }
   const earlier = byEnforcer.get(enforcer);
   if (earlier !== undefined) {
     if (warnings && !warned.has(enforcer)) {
