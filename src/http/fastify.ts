@@ -64,16 +64,15 @@ export const sluiceFastify: FastifyPluginAsync<FastifyAdapterOptions> = Object.a
       );
       request.sluice = verdict;
       // 'close' fires after the response and also when the client goes away mid-request.
-      if (reply.raw.closed || reply.raw.destroyed) void verdict.release();
-      else reply.raw.once('close', () => void verdict.release());
+      if (verdict.holdsLeases) {
+        if (reply.raw.closed || reply.raw.destroyed) void verdict.release();
+        else reply.raw.once('close', () => void verdict.release());
+      }
       for (const [name, value] of verdict.headers) reply.header(name, value);
       if (verdict.rejection === undefined) return;
       const { status, headers, body } = verdict.rejection;
       for (const [name, value] of headers) reply.header(name, value);
       return reply.code(status).send(body);
-    });
-    instance.addHook('onResponse', async (request) => {
-      await request.sluice?.release();
     });
   },
   {

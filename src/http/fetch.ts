@@ -74,7 +74,8 @@ export function sluiceFetch<I = unknown>(
       return { rejected: new Response(body, { status, headers }), verdict };
     }
     // The client going away aborts the request's signal: the leases go back then too.
-    request.signal.addEventListener('abort', () => void verdict.release(), { once: true });
+    if (verdict.holdsLeases)
+      request.signal.addEventListener('abort', () => void verdict.release(), { once: true });
     return {
       verdict,
       decorate(response) {

@@ -117,10 +117,32 @@ function binding(quotas: readonly QuotaReport[]): QuotaReport | undefined {
   return bound;
 }
 
+/**
+ * Policy fields depend only on the applied policies (names, quotas, windows), which repeat from request to
+ * request: they are serialised once per set and remembered (a bounded cache).
+ */
+const policyFields = new Map<string, string>();
+function memo(key: string, make: () => string): string {
+  let field = policyFields.get(key);
+  if (field === undefined) {
+    if (policyFields.size >= 1024) policyFields.clear();
+    field = make();
+    policyFields.set(key, field);
+  }
+  return field;
+}
+const signature = (quotas: readonly QuotaReport[]): string => {
+  let text = '';
+  for (const q of quotas) text += `\u0000${q.name}\u0000${q.quota}\u0000${q.windowMs}`;
+  return text;
+};
+
 /** `RateLimit-Policy` of drafts 6 and 7: `100;w=60, 1000;w=3600`. */
 const draftPolicy = (quotas: readonly QuotaReport[]): string =>
-  serializeList(
-    quotas.map((q): Item => [whole(q.quota), new Map([['w', Math.max(1, seconds(q.windowMs))]])]),
+  memo(`draft${signature(quotas)}`, () =>
+    serializeList(
+      quotas.map((q): Item => [whole(q.quota), new Map([['w', Math.max(1, seconds(q.windowMs))]])]),
+    ),
   );
 
 /**
@@ -146,13 +168,17 @@ export function rateLimitHeaders(report: ResponseReport, options: HeaderOptions 
     if (quotas.length === 0 || bound === undefined) break;
     switch (profile) {
       case 'ietf': {
-        const policy: List = quotas.map((q) => [
-          printable(q.name),
-          new Map([
-            ['q', whole(q.quota)],
-            ['w', Math.max(1, seconds(q.windowMs))],
-          ]),
-        ]);
+        const policy = memo(`ietf${signature(quotas)}`, () =>
+          serializeList(
+            quotas.map((q) => [
+              printable(q.name),
+              new Map([
+                ['q', whole(q.quota)],
+                ['w', Math.max(1, seconds(q.windowMs))],
+              ]),
+            ]),
+          ),
+        );
         const current: List = quotas.map((q) => [
           printable(q.name),
           new Map([
@@ -160,7 +186,7 @@ export function rateLimitHeaders(report: ResponseReport, options: HeaderOptions 
             ['t', seconds(q.resetAfterMs)],
           ]),
         ]);
-        out.push(['RateLimit-Policy', serializeList(policy)], ['RateLimit', serializeList(current)]);
+        out.push(['RateLimit-Policy', policy], ['RateLimit', serializeList(current)]);
         break;
       }
       case 'draft-7':

@@ -48,8 +48,10 @@ export function requestInfoOf(
 export function applyVerdict(verdict: Verdict, res: ServerResponse): boolean {
   // 'close' fires after 'finish' and also when the client disconnects first: one release either way; a
   // response that closed while the decision was being made releases at once.
-  if ((res as { closed?: boolean }).closed === true || res.destroyed) void verdict.release();
-  else res.once('close', () => void verdict.release());
+  if (verdict.holdsLeases) {
+    if ((res as { closed?: boolean }).closed === true || res.destroyed) void verdict.release();
+    else res.once('close', () => void verdict.release());
+  }
   if (!res.headersSent) for (const [name, value] of verdict.headers) res.setHeader(name, value);
   if (verdict.rejection === undefined) return true;
   const { status, headers, body } = verdict.rejection;

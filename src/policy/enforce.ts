@@ -70,6 +70,8 @@ export interface Verdict {
   readonly headers: readonly [string, string][];
   /** The response to send instead of the application's, when not allowed. */
   readonly rejection?: RejectionResponse;
+  /** Whether the request holds concurrency leases (that `release` gives back). */
+  readonly holdsLeases: boolean;
   /** Gives back the concurrency leases the request holds; call when the response finishes or the client goes away. */
   release(): Promise<void>;
 }
@@ -143,6 +145,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
   const clientIp = createClientIp(options.clientIp);
   const reject = createRejection(options.rejection);
   const active = options.policies.policies.filter((policy) => policy.mode !== 'off');
+  const withConcurrency = active.some((policy) => policy.concurrency !== undefined);
 
   /** The policy's key for this request, or undefined when a part is missing (the policy does not apply). */
   function keyOf(policy: Policy, request: RequestInfo, params: Record<string, string>, endpoint: string) {
@@ -215,40 +218,46 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       // for rate holds no slot.
       const leaseOf = new Map<Policy, AcquireResult>();
       let concurrencyDenied: { limit: number; current: number } | undefined;
-      try {
-        for (const { policy, key } of found) {
-          if (policy.concurrency === undefined || concurrencyDenied !== undefined) continue;
-          const result = await store.acquire(
-            `policy:${policy.name}|${key}`,
-            policy.concurrency.max,
-            policy.concurrency.ttlMs,
-          );
-          leaseOf.set(policy, result);
-          if (result.acquired) leases.push(result.lease);
-          else if (policy.mode === 'enforce')
-            concurrencyDenied = { limit: result.max, current: result.current };
+      if (withConcurrency)
+        try {
+          for (const { policy, key } of found) {
+            if (policy.concurrency === undefined || concurrencyDenied !== undefined) continue;
+            const result = await store.acquire(
+              `policy:${policy.name}|${key}`,
+              policy.concurrency.max,
+              policy.concurrency.ttlMs,
+            );
+            leaseOf.set(policy, result);
+            if (result.acquired) leases.push(result.lease);
+            else if (policy.mode === 'enforce')
+              concurrencyDenied = { limit: result.max, current: result.current };
+          }
+        } catch (error) {
+          await release();
+          throw error;
         }
-      } catch (error) {
-        await release();
-        throw error;
-      }
       if (concurrencyDenied !== undefined) await release();
 
-      const checksOf = (mode: PolicyMode) =>
-        found
-          .filter(({ policy }) => policy.mode === mode)
-          .flatMap(({ policy, key }) =>
-            policy.limits.map((limit): Check => ({ limit, key, cost: policy.cost })),
-          );
-      const enforced = concurrencyDenied === undefined ? checksOf('enforce') : [];
-      const shadowed = checksOf('shadow');
+      const enforced: Check[] = [];
+      const shadowed: Check[] = [];
+      for (const { policy, key } of found) {
+        const into = policy.mode === 'enforce' ? enforced : shadowed;
+        if (into === enforced && concurrencyDenied !== undefined) continue;
+        for (const limit of policy.limits) into.push({ limit, key, cost: policy.cost });
+      }
       let enforceOutcome: Outcome | undefined;
       let shadowOutcome: Outcome | undefined;
       try {
-        [enforceOutcome, shadowOutcome] = await Promise.all([
-          enforced.length > 0 ? store.consume(enforced) : undefined,
-          shadowed.length > 0 ? store.consume(shadowed) : undefined,
-        ]);
+        if (enforced.length > 0 && shadowed.length > 0) {
+          [enforceOutcome, shadowOutcome] = await Promise.all([
+            store.consume(enforced),
+            store.consume(shadowed),
+          ]);
+        } else if (enforced.length > 0) {
+          enforceOutcome = await store.consume(enforced);
+        } else if (shadowed.length > 0) {
+          shadowOutcome = await store.consume(shadowed);
+        }
       } catch (error) {
         // No verdict, so nobody could release the slots taken above: give them back now.
         await release();
@@ -299,7 +308,8 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
           : { concurrency: { limit: concurrency.max, current: concurrency.current } }),
       };
       const headers = rateLimitHeaders(report, options.headers);
-      if (rateAllowed && concurrencyDenied === undefined) return { allowed: true, applied, headers, release };
+      if (rateAllowed && concurrencyDenied === undefined)
+        return { allowed: true, applied, headers, holdsLeases: leases.length > 0, release };
 
       const violated = applied
         .filter((a) => a.mode === 'enforce')
@@ -322,6 +332,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
         allowed: false,
         applied,
         headers,
+        holdsLeases: false,
         rejection: { ...rejection, headers: [...headers, ...rejection.headers] },
         release,
       };
