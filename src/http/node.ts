@@ -63,8 +63,11 @@ export function applyVerdict(verdict: Verdict, res: ServerResponse): boolean {
   return false;
 }
 
-/** Verdicts already given, per raw request and enforcer: a request is counted once, however many layers. */
-const decided = new WeakMap<object, Map<Enforcer, Promise<Verdict>>>();
+/**
+ * Verdicts already given to a raw request, per enforcer: a request is counted once, however many layers.
+ * Kept on the request object itself (a WeakMap of every request in flight would weigh on the GC).
+ */
+const DECIDED = Symbol('sluice.decided');
 const warned = new WeakSet<Enforcer>();
 
 /**
@@ -83,12 +86,9 @@ export function decideOnce(
   info: () => RequestInfo,
   warnings = true,
 ): Promise<Verdict> {
-  let byEnforcer = decided.get(raw);
-  if (byEnforcer === undefined) {
-    byEnforcer = new Map();
-    decided.set(raw, byEnforcer);
-  }
-  const earlier = byEnforcer.get(enforcer);
+  const holder = raw as { [DECIDED]?: { enforcer: Enforcer; verdict: Promise<Verdict> }[] };
+  const seen = holder[DECIDED];
+  const earlier = seen?.find((entry) => entry.enforcer === enforcer)?.verdict;
   if (earlier !== undefined) {
     if (warnings && !warned.has(enforcer)) {
       warned.add(enforcer);
@@ -100,7 +100,8 @@ export function decideOnce(
     return earlier;
   }
   const verdict = enforcer.decide(info());
-  byEnforcer.set(enforcer, verdict);
+  if (seen === undefined) holder[DECIDED] = [{ enforcer, verdict }];
+  else seen.push({ enforcer, verdict });
   return verdict;
 }
 
