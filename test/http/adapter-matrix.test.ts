@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
-import { describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManualClock } from '../../src/core/clock.js';
 import type { ClientIpOptions, ClientIpWarning } from '../../src/http/client-ip.js';
 import { sluiceExpress } from '../../src/http/express.js';
@@ -14,7 +15,9 @@ import type { RejectionOptions } from '../../src/http/rejection.js';
 import { parsePolicies } from '../../src/policy/config.js';
 import { createEnforcer, type Enforcer, type Verdict } from '../../src/policy/enforce.js';
 import { createMemoryStore } from '../../src/store/memory/memory-store.js';
+import { createRedisStore } from '../../src/store/redis/index.js';
 import type { Store } from '../../src/store/types.js';
+import { type RedisServer, redisAvailable, startRedisServer } from '../redis/harness.js';
 
 /**
  * The adapter matrix: one table of scenarios, each run through every framework adapter on a real server
@@ -218,7 +221,7 @@ interface Scenario {
   readonly headers?: HeaderOptions;
   readonly rejection?: RejectionOptions;
   readonly clientIp?: ClientIpOptions;
-  /** Wraps the memory store (to simulate an outage). */
+  /** Wraps the store (to simulate an outage). */
   readonly store?: (store: Store) => Store;
   run(client: Client): Promise<void>;
 }
@@ -378,33 +381,62 @@ const scenarios: readonly Scenario[] = [
   },
 ];
 
-describe.each(adapters)('the $name adapter', (adapter) => {
-  it.each(scenarios)('$name', async (scenario) => {
-    const clock = createManualClock(T0);
-    const memory = createMemoryStore({ clock: clock.now });
-    const warnings: ClientIpWarning['code'][] = [];
-    const enforcer = createEnforcer({
-      policies: parsePolicies({ policies: scenario.policies }),
-      store: scenario.store?.(memory) ?? memory,
-      clock: clock.now,
-      clientIp: { onWarning: (w) => warnings.push(w.code), ...scenario.clientIp },
-      ...(scenario.headers === undefined ? {} : { headers: scenario.headers }),
-      ...(scenario.rejection === undefined ? {} : { rejection: scenario.rejection }),
-    });
-    const app = createApp();
-    const server = await adapter.start(enforcer, app);
-    const get = (path: string, headers: Record<string, string> = {}, signal?: AbortSignal) =>
-      fetch(`${server.url}${path}`, signal === undefined ? { headers } : { headers, signal });
-    const status = async (path: string, headers: Record<string, string> = {}) => {
-      const response = await get(path, headers);
-      await response.arrayBuffer();
-      return response.status;
-    };
-    try {
-      await scenario.run({ get, status, app, warnings });
-    } finally {
-      app.open();
-      await server.close();
-    }
-  });
+// Every scenario on the memory store, and again on the Redis store (a private redis-server, on the same
+// manual clock) when redis-server is installed.
+let redis: { server: RedisServer; client: Redis } | undefined;
+let tests = 0;
+const withRedis = redisAvailable();
+beforeAll(async () => {
+  if (!withRedis) return;
+  const server = await startRedisServer();
+  redis = { server, client: new Redis(server.port, '127.0.0.1') };
 });
+afterAll(async () => {
+  redis?.client.disconnect();
+  await redis?.server.stop();
+});
+const stores: { name: string; make: (clock: () => number) => Store }[] = [
+  { name: 'memory store', make: (clock) => createMemoryStore({ clock }) },
+  ...(withRedis
+    ? [
+        {
+          name: 'Redis store',
+          make: (clock: () => number) =>
+            createRedisStore({ client: redis!.client, clock, prefix: `matrix-${++tests}` }),
+        },
+      ]
+    : []),
+];
+
+describe.each(stores)('on the $name', (storeKind) =>
+  describe.each(adapters)('the $name adapter', (adapter) => {
+    it.each(scenarios)('$name', async (scenario) => {
+      const clock = createManualClock(T0);
+      const base = storeKind.make(clock.now);
+      const warnings: ClientIpWarning['code'][] = [];
+      const enforcer = createEnforcer({
+        policies: parsePolicies({ policies: scenario.policies }),
+        store: scenario.store?.(base) ?? base,
+        clock: clock.now,
+        clientIp: { onWarning: (w) => warnings.push(w.code), ...scenario.clientIp },
+        ...(scenario.headers === undefined ? {} : { headers: scenario.headers }),
+        ...(scenario.rejection === undefined ? {} : { rejection: scenario.rejection }),
+      });
+      const app = createApp();
+      const server = await adapter.start(enforcer, app);
+      const get = (path: string, headers: Record<string, string> = {}, signal?: AbortSignal) =>
+        fetch(`${server.url}${path}`, signal === undefined ? { headers } : { headers, signal });
+      const status = async (path: string, headers: Record<string, string> = {}) => {
+        const response = await get(path, headers);
+        await response.arrayBuffer();
+        return response.status;
+      };
+      try {
+        await scenario.run({ get, status, app, warnings });
+      } finally {
+        app.open();
+        await server.close();
+      }
+    });
+  }),
+);
