@@ -1,4 +1,10 @@
-import { type Item, type List, serializeDictionary, serializeList } from 'structured-headers';
+import {
+  type Item,
+  serializeDictionary,
+  serializeItem,
+  serializeList,
+  serializeParameters,
+} from 'structured-headers';
 
 /**
  * Which rate limit header fields a response carries:
@@ -131,6 +137,18 @@ function memo(key: string, make: () => string): string {
   }
   return field;
 }
+/** A policy name as an sf-string item (`"name"`), serialised once per name (a bounded cache). */
+const names = new Map<string, string>();
+function nameItem(name: string): string {
+  let item = names.get(name);
+  if (item === undefined) {
+    if (names.size >= 1024) names.clear();
+    item = serializeItem([printable(name), new Map()]);
+    names.set(name, item);
+  }
+  return item;
+}
+
 const signature = (quotas: readonly QuotaReport[]): string => {
   let text = '';
   for (const q of quotas) text += `\u0000${q.name}\u0000${q.quota}\u0000${q.windowMs}`;
@@ -179,14 +197,19 @@ export function rateLimitHeaders(report: ResponseReport, options: HeaderOptions 
             ]),
           ),
         );
-        const current: List = quotas.map((q) => [
-          printable(q.name),
-          new Map([
-            ['r', whole(q.remaining)],
-            ['t', seconds(q.resetAfterMs)],
-          ]),
-        ]);
-        out.push(['RateLimit-Policy', policy], ['RateLimit', serializeList(current)]);
+        // Each member is the policy's name (an sf-string, serialised once) with its parameters serialised by
+        // the library; members are joined as RFC 9651 §4.1.1 lists are (", ").
+        let current = '';
+        for (const q of quotas) {
+          const member = `${nameItem(q.name)}${serializeParameters(
+            new Map([
+              ['r', whole(q.remaining)],
+              ['t', seconds(q.resetAfterMs)],
+            ]),
+          )}`;
+          current = current === '' ? member : `${current}, ${member}`;
+        }
+        out.push(['RateLimit-Policy', policy], ['RateLimit', current]);
         break;
       }
       case 'draft-7':
