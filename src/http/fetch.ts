@@ -52,6 +52,12 @@ export function sluiceFetch<I = unknown>(
   enforcer: Enforcer,
   options: FetchAdapterOptions<I> = {},
 ): (request: Request, info?: I) => Promise<FetchCheck> {
+  if (options.remoteAddress === undefined && options.warnings !== false) {
+    process.emitWarning(
+      'sluiceFetch() has no remoteAddress option: every client has the same address ("unknown"), so policies keyed by ip share one budget',
+      { code: 'SLUICE_NO_CLIENT_ADDRESS', type: 'SluiceWarning' },
+    );
+  }
   return async (request, info) => {
     const url = new URL(request.url);
     const identity = options.identify?.(request);
@@ -73,9 +79,12 @@ export function sluiceFetch<I = unknown>(
       const { status, headers, body } = verdict.rejection;
       return { rejected: new Response(body, { status, headers }), verdict };
     }
-    // The client going away aborts the request's signal: the leases go back then too.
-    if (verdict.holdsLeases)
-      request.signal.addEventListener('abort', () => void verdict.release(), { once: true });
+    // The client going away aborts the request's signal: the leases go back then too (at once if it left
+    // while the decision was being made).
+    if (verdict.holdsLeases) {
+      if (request.signal.aborted) void verdict.release();
+      else request.signal.addEventListener('abort', () => void verdict.release(), { once: true });
+    }
     return {
       verdict,
       decorate(response) {

@@ -119,6 +119,25 @@ describe('policy configuration', () => {
         /`policies\[0\]\.limits\[1\]\.name`|distinct `name`/,
       ],
       [{ policies: {} }, /`policies` to be a list/],
+      [
+        { policies: [{ name: 'a', limits: [limit], key: [{ param: 'site' }] }] },
+        /`policies\[0\]\.key\[0\]\.param` to be a parameter that every pattern of `match.paths` declares \(`:site`\)/,
+      ],
+      [
+        {
+          policies: [{ name: 'a', limits: [limit], key: [{ param: 'site' }], match: { paths: ['/s/:id'] } }],
+        },
+        /declares \(`:site`\)/,
+      ],
+      [
+        { policies: [{ name: 'a', limits: [limit], match: { paths: [] } }] },
+        /`policies\[0\]\.match\.paths` to be a non-empty list/,
+      ],
+      [
+        { policies: [{ name: 'a', limits: [limit], match: { methods: [] } }] },
+        /`policies\[0\]\.match\.methods` to be a non-empty list/,
+      ],
+      [{ policies: [{ name: 'a', limits: [limit], whenMissing: 'ignore' }] }, /`policies\[0\]\.whenMissing`/],
     ];
     for (const [config, message] of cases)
       expect(() => parsePolicies(config), String(message)).toThrow(message);

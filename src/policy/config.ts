@@ -26,7 +26,8 @@ export type PolicyMode = 'enforce' | 'shadow' | 'off';
 /**
  * One part of a policy's key: who the limit applies to.
  * - `ip`: the client address (see the trusted-proxy options);
- * - `apiKey`: the API key or bearer token, hashed before use (never stored or logged raw);
+ * - `apiKey`: the `X-API-Key` header, `bearer`: the `Authorization: Bearer` token; both hashed before use
+ *   (never stored or logged raw), each read from its one source only;
  * - `user`, `account`: supplied by the application from its own authentication;
  * - `{ header }`: a request header's value; `{ param }`: a route parameter of the matched path.
  *
@@ -38,6 +39,7 @@ export type PolicyMode = 'enforce' | 'shadow' | 'off';
 export type KeyPart =
   | 'ip'
   | 'apiKey'
+  | 'bearer'
   | 'user'
   | 'account'
   | { readonly header: string }
@@ -92,6 +94,12 @@ export interface PolicyConfig {
   readonly key?: KeyPart | readonly KeyPart[];
   /** `shared` by every matched route, or one budget per `endpoint` (method and route). @default 'shared' */
   readonly scope?: 'shared' | 'endpoint';
+  /**
+   * A request without a key part (no API key, no tenant header, no user): `share` one budget with every
+   * such request, so that leaving a credential out never escapes the limit; or `skip` the policy (when
+   * another policy covers anonymous traffic). @default 'share'
+   */
+  readonly whenMissing?: 'share' | 'skip';
   /** Rate limits, all checked atomically with every other matching policy's. */
   readonly limits?: readonly LimitConfig[];
   /** Requests in flight at once per key; a lease expires after `ttl` if never released. */
@@ -135,6 +143,7 @@ export interface Policy {
   readonly classes: ReadonlySet<RequestClass> | undefined;
   readonly key: readonly KeyPart[];
   readonly scope: 'shared' | 'endpoint';
+  readonly whenMissing: 'share' | 'skip';
   /** Limits namespaced `policy:<name>:<limit name>`. */
   readonly limits: readonly Limit[];
   readonly concurrency: { readonly max: number; readonly ttlMs: number } | undefined;
@@ -158,12 +167,13 @@ export interface PolicySet {
 
 const MODES: readonly PolicyMode[] = ['enforce', 'shadow', 'off'];
 const CLASSES: readonly RequestClass[] = ['query', 'command'];
-const NAMED_PARTS = ['ip', 'apiKey', 'user', 'account'];
+const NAMED_PARTS = ['ip', 'apiKey', 'bearer', 'user', 'account'];
 const METHOD = /^[A-Za-z]+$/;
 
 /** An array at `path` (a single value is not accepted where a list is expected). */
-function list(path: string, value: unknown): readonly unknown[] {
-  if (!Array.isArray(value)) fail(path, 'a list', value);
+function list(path: string, value: unknown, nonEmpty = false): readonly unknown[] {
+  if (!Array.isArray(value) || (nonEmpty && value.length === 0))
+    fail(path, nonEmpty ? 'a non-empty list' : 'a list', value);
   return value;
 }
 
@@ -194,7 +204,11 @@ function keyPartOf(path: string, value: unknown): KeyPart {
       return { header: nonEmptyString(`${path}.header`, o.header).toLowerCase() };
     if (keys.length === 1 && keys[0] === 'param') return { param: nonEmptyString(`${path}.param`, o.param) };
   }
-  return fail(path, '"ip", "apiKey", "user", "account", { header: "name" } or { param: "name" }', value);
+  return fail(
+    path,
+    '"ip", "apiKey", "bearer", "user", "account", { header: "name" } or { param: "name" }',
+    value,
+  );
 }
 
 function modeOf(path: string, value: unknown): PolicyMode {
@@ -204,7 +218,18 @@ function modeOf(path: string, value: unknown): PolicyMode {
 
 function policyOf(path: string, value: unknown, environment: string | undefined): Policy {
   const o = optionsObject(path, value);
-  knownKeys(path, o, ['name', 'match', 'key', 'scope', 'limits', 'concurrency', 'cost', 'mode', 'modes']);
+  knownKeys(path, o, [
+    'name',
+    'match',
+    'key',
+    'scope',
+    'whenMissing',
+    'limits',
+    'concurrency',
+    'cost',
+    'mode',
+    'modes',
+  ]);
   const name = nonEmptyString(`${path}.name`, o.name);
 
   let methods: Set<string> | undefined;
@@ -215,7 +240,7 @@ function policyOf(path: string, value: unknown, environment: string | undefined)
     knownKeys(`${path}.match`, m, ['methods', 'paths', 'class']);
     if (m.methods !== undefined) {
       methods = new Set(
-        list(`${path}.match.methods`, m.methods).map((method, i) => {
+        list(`${path}.match.methods`, m.methods, true).map((method, i) => {
           if (typeof method !== 'string' || !METHOD.test(method))
             fail(`${path}.match.methods[${i}]`, 'an HTTP method like "GET"', method);
           return method.toUpperCase();
@@ -223,7 +248,7 @@ function policyOf(path: string, value: unknown, environment: string | undefined)
       );
     }
     if (m.paths !== undefined) {
-      paths = list(`${path}.match.paths`, m.paths).map((p, i) =>
+      paths = list(`${path}.match.paths`, m.paths, true).map((p, i) =>
         compilePath(p as string, `${path}.match.paths[${i}]`),
       );
     }
@@ -248,6 +273,22 @@ function policyOf(path: string, value: unknown, environment: string | undefined)
   const key = keyParts.map((part, i) =>
     keyPartOf(Array.isArray(o.key) ? `${path}.key[${i}]` : `${path}.key`, part),
   );
+
+  for (const [i, part] of key.entries()) {
+    if (typeof part === 'object' && 'param' in part) {
+      const where = Array.isArray(o.key) ? `${path}.key[${i}]` : `${path}.key`;
+      if (paths === undefined || !paths.every((pattern) => pattern.params.includes(part.param))) {
+        fail(
+          `${where}.param`,
+          `a parameter that every pattern of \`match.paths\` declares (\`:${part.param}\`)`,
+          part.param,
+        );
+      }
+    }
+  }
+  const whenMissing = o.whenMissing ?? 'share';
+  if (whenMissing !== 'share' && whenMissing !== 'skip')
+    fail(`${path}.whenMissing`, '"share" or "skip"', whenMissing);
 
   const scope = o.scope ?? 'shared';
   if (scope !== 'shared' && scope !== 'endpoint') fail(`${path}.scope`, '"shared" or "endpoint"', scope);
@@ -300,7 +341,7 @@ function policyOf(path: string, value: unknown, environment: string | undefined)
       mode = modes[environment] as PolicyMode;
   }
 
-  return { name, methods, paths, classes, key, scope, limits: scoped, concurrency, cost, mode };
+  return { name, methods, paths, classes, key, scope, whenMissing, limits: scoped, concurrency, cost, mode };
 }
 
 /**

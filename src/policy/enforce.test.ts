@@ -46,16 +46,32 @@ describe('the enforcer', () => {
     expect(header(other.headers, 'RateLimit')).toBe('"per-ip";r=1;t=60, "per-key";r=2;t=60');
   });
 
-  it('hashes API keys and bearer tokens: the raw secret is never part of a key', async () => {
+  it('hashes API keys and bearer tokens, each read from its one source; a missing one shares a budget', async () => {
     const { enforcer } = setup({
-      policies: [{ name: 'k', key: 'apiKey', limits: [{ type: 'fixedWindow', limit: 5, window: '1m' }] }],
+      policies: [
+        { name: 'k', key: 'apiKey', limits: [{ type: 'fixedWindow', limit: 5, window: '1m' }] },
+        {
+          name: 'b',
+          key: 'bearer',
+          whenMissing: 'skip',
+          limits: [{ type: 'fixedWindow', limit: 5, window: '1m' }],
+        },
+      ],
     });
-    const bearer = await enforcer.decide(request({ headers: { authorization: 'Bearer tok-123' } }));
-    expect(bearer.applied[0]?.key).not.toContain('tok-123');
-    const header = await enforcer.decide(request({ headers: { 'x-api-key': 'tok-123' } }));
-    expect(header.applied[0]?.key).toBe(bearer.applied[0]?.key);
-    // No key at all: the policy does not apply (no shared "anonymous" budget).
-    expect((await enforcer.decide(request())).applied).toEqual([]);
+    const both = await enforcer.decide(
+      request({ headers: { authorization: 'Bearer tok-123', 'x-api-key': 'key-9' } }),
+    );
+    const byName = (name: string) => both.applied.find((a) => a.policy.name === name)?.key;
+    expect(byName('k')).not.toContain('key-9');
+    expect(byName('b')).not.toContain('tok-123');
+    // A junk bearer token next to the real API key changes nothing for the API-key policy.
+    const junk = await enforcer.decide(
+      request({ headers: { authorization: 'Bearer junk-1', 'x-api-key': 'key-9' } }),
+    );
+    expect(junk.applied.find((a) => a.policy.name === 'k')?.key).toBe(byName('k'));
+    // No API key: one shared budget ('k'); no bearer: 'b' (whenMissing: skip) does not apply.
+    const none = await enforcer.decide(request());
+    expect(none.applied.map((a) => [a.policy.name, a.key])).toEqual([['k', 'apiKey~missing']]);
   });
 
   it('shadow policies count and announce but never reject; off policies do nothing', async () => {
@@ -214,5 +230,70 @@ describe('the enforcer', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('no spelling of a path escapes its limit: absolute form, case, percent-encoding, slashes, HEAD', async () => {
+    const { enforcer } = setup({
+      policies: [
+        {
+          name: 'process',
+          match: { methods: ['GET'], paths: ['/platform/v2/process/:site'] },
+          key: [{ param: 'site' }],
+          limits: [{ type: 'fixedWindow', limit: 1, window: '1m' }],
+        },
+        {
+          name: 'per-endpoint',
+          match: { paths: ['/**'] },
+          scope: 'endpoint',
+          limits: [{ type: 'fixedWindow', limit: 100, window: '1m' }],
+        },
+      ],
+    });
+    expect((await enforcer.decide(request({ path: '/platform/v2/process/site-1' }))).allowed).toBe(true);
+    for (const path of [
+      'http://evil.example/platform/v2/process/site-1',
+      '/Platform/V2/process/site-1',
+      '/platform/v2/%70rocess/site-1',
+      '/platform//v2/process/site-1/',
+      '/platform/v2/process/site%2D1?x=1',
+    ]) {
+      expect((await enforcer.decide(request({ path }))).allowed, path).toBe(false);
+    }
+    expect(
+      (await enforcer.decide(request({ method: 'HEAD', path: '/platform/v2/process/site-1' }))).allowed,
+    ).toBe(false);
+    const endpointKeys = new Set();
+    for (const path of ['/items', '/items/', '//items', '/Items', '/%69tems', 'http://h/items?q']) {
+      const verdict = await enforcer.decide(request({ path }));
+      endpointKeys.add(verdict.applied.find((a) => a.policy.name === 'per-endpoint')?.key);
+    }
+    expect(endpointKeys.size).toBe(1);
+  });
+
+  it('a failing shadow policy never affects the response', async () => {
+    const clock = createManualClock(T0);
+    const memory = createMemoryStore({ clock: clock.now });
+    const policies = parsePolicies({
+      policies: [
+        { name: 'live', limits: [{ type: 'fixedWindow', limit: 10, window: '1m' }] },
+        {
+          name: 'trial',
+          mode: 'shadow',
+          key: 'apiKey',
+          limits: [{ type: 'fixedWindow', limit: 1, window: '1m' }],
+        },
+      ],
+    });
+    const store = {
+      ...memory,
+      consume: async (checks: Parameters<typeof memory.consume>[0]) => {
+        if (checks.some((c) => c.limit.id.startsWith('policy:trial'))) throw new Error('shadow store down');
+        return memory.consume(checks);
+      },
+    };
+    const enforcer = createEnforcer({ policies, store, clock: clock.now });
+    const verdict = await enforcer.decide(request());
+    expect(verdict.allowed).toBe(true);
+    expect(verdict.applied.find((a) => a.policy.name === 'live')?.decisions[0]?.remaining).toBe(9);
   });
 });

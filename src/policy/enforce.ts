@@ -8,7 +8,7 @@ import { createRejection, type RejectionOptions, type RejectionResponse } from '
 import { createMemoryStore } from '../store/memory/memory-store.js';
 import type { AcquireResult, Check, Lease, Store } from '../store/types.js';
 import type { KeyPart, Policy, PolicyMode, PolicySet } from './config.js';
-import { classOf } from './match.js';
+import { classOf, normalisedPath } from './match.js';
 
 /**
  * The framework-neutral description of a request that adapters build.
@@ -117,10 +117,9 @@ const headerValue = (request: RequestInfo, name: string): string | undefined => 
   return text === undefined || text === '' ? undefined : text;
 };
 
-function apiKeyOf(request: RequestInfo): string | undefined {
-  const authorization = headerValue(request, 'authorization');
-  const bearer = authorization?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
-  return bearer ?? headerValue(request, 'x-api-key');
+/** The bearer token of `Authorization: Bearer …`. */
+function bearerOf(request: RequestInfo): string | undefined {
+  return headerValue(request, 'authorization')?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
 }
 
 /** A policy's window as clients see it: a window's length, or the time a bucket takes to refill. */
@@ -148,15 +147,26 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
   const withConcurrency = active.some((policy) => policy.concurrency !== undefined);
 
   /** The policy's key for this request, or undefined when a part is missing (the policy does not apply). */
-  function keyOf(policy: Policy, request: RequestInfo, params: Record<string, string>, endpoint: string) {
+  function keyOf(
+    policy: Policy,
+    request: RequestInfo,
+    params: Record<string, string>,
+    method: string,
+    endpoint: string,
+  ) {
     const parts: string[] = [];
     for (const part of policy.key) {
       const value = partValue(part, request, params);
-      if (value === undefined) return undefined;
-      parts.push(`${partName(part)}=${encodeURIComponent(value)}`);
+      if (value === undefined) {
+        // Leaving a credential out must not escape the limit: such requests share one budget, unless
+        // the policy says to skip them (another policy covers anonymous traffic).
+        if (policy.whenMissing === 'skip') return undefined;
+        parts.push(`${partName(part)}~missing`);
+      } else {
+        parts.push(`${partName(part)}=${encodeURIComponent(value)}`);
+      }
     }
-    if (policy.scope === 'endpoint')
-      parts.push(`endpoint=${encodeURIComponent(`${request.method.toUpperCase()} ${endpoint}`)}`);
+    if (policy.scope === 'endpoint') parts.push(`endpoint=${encodeURIComponent(`${method} ${endpoint}`)}`);
     return parts.join('&');
   }
 
@@ -167,8 +177,9 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
   ): string | undefined {
     if (part === 'ip')
       return clientIp({ remoteAddress: request.remoteAddress, headers: request.headers }).key;
-    if (part === 'apiKey') {
-      const secret = apiKeyOf(request);
+    if (part === 'apiKey' || part === 'bearer') {
+      // Each part reads one source only: a client must not pick which credential keys its budget.
+      const secret = part === 'apiKey' ? headerValue(request, 'x-api-key') : bearerOf(request);
       return secret === undefined ? undefined : hashSecret(secret);
     }
     if (part === 'user') return request.user === '' ? undefined : request.user;
@@ -181,14 +192,18 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
     typeof part === 'string' ? part : 'header' in part ? `header:${part.header}` : `param:${part.param}`;
 
   function matching(request: RequestInfo) {
-    const method = request.method.toUpperCase();
+    // Frameworks answer HEAD with the GET handler: a HEAD request is limited as the GET it stands for.
+    const given = request.method.toUpperCase();
+    const method = given === 'HEAD' ? 'GET' : given;
     const requestClass = classOf(method);
     const found: { policy: Policy; key: string }[] = [];
+    let path: string | undefined;
     for (const policy of active) {
-      if (policy.methods !== undefined && !policy.methods.has(method)) continue;
+      if (policy.methods !== undefined && !policy.methods.has(method) && !policy.methods.has(given)) continue;
       if (policy.classes !== undefined && !policy.classes.has(requestClass)) continue;
       let params: Record<string, string> = {};
-      let endpoint = request.path.split(/[?#]/, 1)[0] ?? '/';
+      path ??= normalisedPath(request.path).toLowerCase();
+      let endpoint = path;
       if (policy.paths !== undefined) {
         let hit: { params: Record<string, string>; endpoint: string } | undefined;
         for (const pattern of policy.paths) {
@@ -198,7 +213,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
         if (hit === undefined) continue;
         ({ params, endpoint } = hit);
       }
-      const key = keyOf(policy, request, params, endpoint);
+      const key = keyOf(policy, request, params, method, endpoint);
       if (key !== undefined) found.push({ policy, key });
     }
     return found;
@@ -249,14 +264,18 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       let shadowOutcome: Outcome | undefined;
       try {
         if (enforced.length > 0 && shadowed.length > 0) {
-          [enforceOutcome, shadowOutcome] = await Promise.all([
+          // A shadow policy never affects the response, its store failing included.
+          const [enforcedResult, shadowResult] = await Promise.allSettled([
             store.consume(enforced),
             store.consume(shadowed),
           ]);
+          if (enforcedResult.status === 'rejected') throw enforcedResult.reason;
+          enforceOutcome = enforcedResult.value;
+          shadowOutcome = shadowResult.status === 'fulfilled' ? shadowResult.value : undefined;
         } else if (enforced.length > 0) {
           enforceOutcome = await store.consume(enforced);
         } else if (shadowed.length > 0) {
-          shadowOutcome = await store.consume(shadowed);
+          shadowOutcome = await store.consume(shadowed).catch(() => undefined);
         }
       } catch (error) {
         // No verdict, so nobody could release the slots taken above: give them back now.

@@ -37,19 +37,36 @@ export function classOf(method: string): RequestClass {
  */
 export interface PathPattern {
   readonly source: string;
+  /** The names of its `:param` segments. */
+  readonly params: readonly string[];
   /**
-   * Matches a request path (query string ignored, trailing slash ignored). Resolves the captured
+   * Matches a request target, normalised by {@link segmentsOf} (literals in any case). Resolves the captured
    * parameters (percent-decoded) and the endpoint: the pattern with wildcards filled in by the request's
-   * own segments, so `/items/:id` is one endpoint for every id while `/**` is one endpoint per path.
+   * own segments (in lower case), so `/items/:id` is one endpoint for every id while `/**` is one endpoint
+   * per path.
    */
   match(path: string): { params: Record<string, string>; endpoint: string } | undefined;
 }
 
-const segmentsOf = (path: string): string[] => {
+/**
+ * The segments of a request target, normalised the way frameworks route it, so that no spelling of a path
+ * escapes its limit: an absolute-form target (`http://host/path`) is reduced to its path, the query and
+ * fragment are dropped, empty segments (`//`, a trailing `/`) are ignored, and each segment is
+ * percent-decoded (`%70rocess` is `process`).
+ */
+export function segmentsOf(target: string): string[] {
+  let path = target;
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(path);
+  if (scheme !== null) path = path.slice(scheme[0].length);
   const end = path.search(/[?#]/);
   const bare = end === -1 ? path : path.slice(0, end);
-  return bare.split('/').filter((segment) => segment.length > 0);
-};
+  const segments: string[] = [];
+  for (const segment of bare.split('/')) if (segment.length > 0) segments.push(decode(segment));
+  return segments;
+}
+
+/** The normalised path of a request target: `/` and its decoded segments. */
+export const normalisedPath = (target: string): string => `/${segmentsOf(target).join('/')}`;
 
 const decode = (segment: string): string => {
   try {
@@ -90,10 +107,14 @@ export function compilePath(source: string, path = 'path'): PathPattern {
       names.add(name);
     }
   }
+  // Literals match in any case (Express routes case-insensitively by default): a limit must not be escaped
+  // by writing `/Items` for `/items`.
   const rest = parts.at(-1) === '**';
+  for (const [i, part] of parts.entries()) if (!part.startsWith(':')) parts[i] = part.toLowerCase();
   const fixed = rest ? parts.slice(0, -1) : parts;
   return {
     source,
+    params: [...names],
     match(requestPath) {
       const segments = segmentsOf(requestPath);
       if (rest ? segments.length < fixed.length : segments.length !== fixed.length) return undefined;
@@ -103,17 +124,17 @@ export function compilePath(source: string, path = 'path'): PathPattern {
       for (const [i, part] of fixed.entries()) {
         const segment = segments[i]!;
         if (part.startsWith(':')) {
-          params[part.slice(1)] = decode(segment);
+          params[part.slice(1)] = segment;
           endpoint.push(part);
         } else if (part === '*') {
-          endpoint.push(segment);
-        } else if (part === segment) {
+          endpoint.push(segment.toLowerCase());
+        } else if (part === segment.toLowerCase()) {
           endpoint.push(part);
         } else {
           return undefined;
         }
       }
-      if (rest) endpoint.push(...segments.slice(fixed.length));
+      if (rest) for (const segment of segments.slice(fixed.length)) endpoint.push(segment.toLowerCase());
       return { params, endpoint: `/${endpoint.join('/')}` };
     },
   };

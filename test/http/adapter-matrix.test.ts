@@ -359,16 +359,22 @@ const scenarios: readonly Scenario[] = [
   },
   {
     name: "keys by the application's identity",
-    policies: [{ name: 'per-user', key: 'user', limits: fixed(1) }],
+    policies: [
+      { name: 'per-user', key: 'user', limits: fixed(1) },
+      { name: 'users-only', key: 'user', whenMissing: 'skip', limits: fixed(5) },
+    ],
     async run({ get, status }) {
       expect(await status('/items', { 'x-user': 'alice' })).toBe(200);
       expect(await status('/items', { 'x-user': 'alice' })).toBe(429);
       expect(await status('/items', { 'x-user': 'bob' })).toBe(200);
-      const anonymous = await get('/items'); // no user: the policy does not apply
+      // No user: the anonymous requests share one budget (leaving the identity out escapes nothing); the
+      // policy that skips them does not apply.
+      const anonymous = await get('/items');
       expect(anonymous.status).toBe(200);
-      expect(anonymous.headers.get('ratelimit')).toBeNull();
-      expect(anonymous.headers.get('x-verdict')).toBe('-');
+      expect(anonymous.headers.get('ratelimit')).toBe('"per-user";r=0;t=60');
+      expect(anonymous.headers.get('x-verdict')).toBe('per-user');
       await anonymous.body?.cancel();
+      expect(await status('/items')).toBe(429);
     },
   },
   {
