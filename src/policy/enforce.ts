@@ -8,7 +8,7 @@ import { createRejection, type RejectionOptions, type RejectionResponse } from '
 import { createMemoryStore } from '../store/memory/memory-store.js';
 import type { AcquireResult, Check, Lease, Store } from '../store/types.js';
 import type { KeyPart, Policy, PolicyMode, PolicySet } from './config.js';
-import { classOf, normalisedPath } from './match.js';
+import { classOf, normalisedPath, segmentsOf } from './match.js';
 
 /**
  * The framework-neutral description of a request that adapters build.
@@ -198,16 +198,18 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
     const requestClass = classOf(method);
     const found: { policy: Policy; key: string }[] = [];
     let path: string | undefined;
+    let segments: string[] | undefined;
     for (const policy of active) {
       if (policy.methods !== undefined && !policy.methods.has(method) && !policy.methods.has(given)) continue;
       if (policy.classes !== undefined && !policy.classes.has(requestClass)) continue;
       let params: Record<string, string> = {};
-      path ??= normalisedPath(request.path).toLowerCase();
+      path ??= normalisedPath(request.path);
       let endpoint = path;
       if (policy.paths !== undefined) {
         let hit: { params: Record<string, string>; endpoint: string } | undefined;
+        segments ??= segmentsOf(request.path);
         for (const pattern of policy.paths) {
-          hit = pattern.match(request.path);
+          hit = pattern.matchSegments(segments);
           if (hit !== undefined) break;
         }
         if (hit === undefined) continue;

@@ -46,6 +46,10 @@ export interface PathPattern {
    * per path.
    */
   match(path: string): { params: Record<string, string>; endpoint: string } | undefined;
+  /** {@link PathPattern.match} on segments already normalised by {@link segmentsOf}. */
+  matchSegments(
+    segments: readonly string[],
+  ): { params: Record<string, string>; endpoint: string } | undefined;
 }
 
 /**
@@ -55,6 +59,7 @@ export interface PathPattern {
  * percent-decoded (`%70rocess` is `process`).
  */
 export function segmentsOf(target: string): string[] {
+  if (NORMAL.test(target)) return target.slice(1).split('/');
   let path = target;
   const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(path);
   if (scheme !== null) path = path.slice(scheme[0].length);
@@ -65,8 +70,19 @@ export function segmentsOf(target: string): string[] {
   return segments;
 }
 
-/** The normalised path of a request target: `/` and its decoded segments. */
-export const normalisedPath = (target: string): string => `/${segmentsOf(target).join('/')}`;
+/** A target already in normal form (the usual case): lower-case, unescaped, no empty segment, no query. */
+const NORMAL = /^(?:\/[a-z0-9._~!$&'()*+,;=:@-]+)+$/;
+
+/**
+ * The normalised path of a request target, in lower case: `/` and its decoded segments.
+ *
+ * @example
+ * ```ts
+ * normalisedPath('http://host//Items/%31?x=1'); // '/items/1'
+ * ```
+ */
+export const normalisedPath = (target: string): string =>
+  NORMAL.test(target) ? target : `/${segmentsOf(target).join('/')}`.toLowerCase();
 
 const decode = (segment: string): string => {
   try {
@@ -116,7 +132,9 @@ export function compilePath(source: string, path = 'path'): PathPattern {
     source,
     params: [...names],
     match(requestPath) {
-      const segments = segmentsOf(requestPath);
+      return this.matchSegments(segmentsOf(requestPath));
+    },
+    matchSegments(segments) {
       if (rest ? segments.length < fixed.length : segments.length !== fixed.length) return undefined;
       // No prototype: a parameter may be called `__proto__`.
       const params: Record<string, string> = Object.create(null);
