@@ -40,6 +40,11 @@ export interface QuotaReport {
   readonly remaining: number;
   /** Milliseconds until the quota is fully restored. */
   readonly resetAfterMs: number;
+  /**
+   * Announced only: a shadow policy is listed in the `ietf` fields but never binds the single-policy
+   * profiles (`draft-7`, `draft-6`, `legacy`) while an enforced one applies.
+   */
+  readonly shadow?: boolean;
 }
 
 /**
@@ -111,7 +116,9 @@ const printable = (name: string): string => name.replace(/[^\x20-\x7e]/g, '?');
 /** The policy that binds: the one with the least remaining, the longest reset breaking ties. */
 function binding(quotas: readonly QuotaReport[]): QuotaReport | undefined {
   let bound: QuotaReport | undefined;
+  const enforced = quotas.some((q) => q.shadow !== true);
   for (const q of quotas) {
+    if (enforced && q.shadow === true) continue;
     if (
       bound === undefined ||
       q.remaining < bound.remaining ||

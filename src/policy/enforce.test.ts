@@ -296,4 +296,35 @@ describe('the enforcer', () => {
     expect(verdict.allowed).toBe(true);
     expect(verdict.applied.find((a) => a.policy.name === 'live')?.decisions[0]?.remaining).toBe(9);
   });
+
+  it('keys credentials by an HMAC with keySecret, and shadow quotas never bind the single-policy headers', async () => {
+    const policies = parsePolicies({
+      policies: [
+        { name: 'live', key: 'apiKey', limits: [{ type: 'fixedWindow', limit: 10, window: '1m' }] },
+        { name: 'trial', mode: 'shadow', limits: [{ type: 'fixedWindow', limit: 1, window: '1m' }] },
+      ],
+    });
+    const clock = createManualClock(T0);
+    const plain = createEnforcer({
+      policies,
+      store: createMemoryStore({ clock: clock.now }),
+      clock: clock.now,
+    });
+    const keyed = createEnforcer({
+      policies,
+      store: createMemoryStore({ clock: clock.now }),
+      clock: clock.now,
+      keySecret: 'deployment-secret',
+      headers: { profiles: ['legacy'] },
+    });
+    const req = request({ headers: { 'x-api-key': 'k-1' } });
+    const a = (await plain.decide(req)).applied[0]!.key;
+    const b = await keyed.decide(req);
+    expect(b.applied[0]!.key).not.toBe(a);
+    await keyed.decide(req);
+    const third = await keyed.decide(req);
+    // The shadow policy is exhausted (remaining 0) but the legacy fields report the enforced one.
+    expect(header(third.headers, 'X-RateLimit-Limit')).toBe('10');
+    expect(header(third.headers, 'X-RateLimit-Remaining')).toBe('7');
+  });
 });

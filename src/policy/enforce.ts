@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { type Clock, systemClock } from '../core/clock.js';
 import type { Decision, Outcome } from '../core/decision.js';
 import { capacityOf, type Limit } from '../core/limits.js';
@@ -93,6 +93,11 @@ export interface EnforcerOptions {
   readonly rejection?: RejectionOptions;
   /** @default Date.now */
   readonly clock?: Clock;
+  /**
+   * A deployment secret: API keys and bearer tokens are then keyed by an HMAC rather than a plain SHA-256,
+   * so that keys seen in the store cannot be brute-forced back to low-entropy tokens.
+   */
+  readonly keySecret?: string;
 }
 
 /**
@@ -108,8 +113,14 @@ export interface Enforcer {
 }
 
 /** API keys and bearer tokens are hashed before use: never stored, keyed or logged raw. */
-const hashSecret = (secret: string): string =>
-  createHash('sha256').update(secret).digest('base64url').slice(0, 32);
+/** Credentials are hashed before use: never stored, keyed or logged raw; with a secret, an HMAC. */
+const hasherOf =
+  (secret: string | undefined) =>
+  (value: string): string =>
+    (secret === undefined ? createHash('sha256') : createHmac('sha256', secret))
+      .update(value)
+      .digest('base64url')
+      .slice(0, 32);
 
 const headerValue = (request: RequestInfo, name: string): string | undefined => {
   const value = request.headers[name];
@@ -145,6 +156,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
   const reject = createRejection(options.rejection);
   const active = options.policies.policies.filter((policy) => policy.mode !== 'off');
   const withConcurrency = active.some((policy) => policy.concurrency !== undefined);
+  const hashSecret = hasherOf(options.keySecret);
 
   /** The policy's key for this request, or undefined when a part is missing (the policy does not apply). */
   function keyOf(
@@ -240,7 +252,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
           for (const { policy, key } of found) {
             if (policy.concurrency === undefined || concurrencyDenied !== undefined) continue;
             const result = await store.acquire(
-              `policy:${policy.name}|${key}`,
+              `policy:${policy.name.replaceAll('%', '%25').replaceAll('|', '%7C')}|${key}`,
               policy.concurrency.max,
               policy.concurrency.ttlMs,
             );
@@ -307,7 +319,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       }
 
       const quotas: QuotaReport[] = [];
-      for (const { policy, decisions } of applied) {
+      for (const { policy, mode, decisions } of applied) {
         for (const [i, decision] of decisions.entries()) {
           const limit = policy.limits[i]!;
           quotas.push({
@@ -316,6 +328,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
             windowMs: windowOf(limit),
             remaining: decision.remaining,
             resetAfterMs: decision.resetAfterMs,
+            ...(mode === 'shadow' ? { shadow: true } : {}),
           });
         }
       }
