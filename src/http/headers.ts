@@ -1,9 +1,9 @@
 import {
   type Item,
   serializeDictionary,
+  serializeInteger,
   serializeItem,
   serializeList,
-  serializeParameters,
 } from 'structured-headers';
 
 /**
@@ -204,16 +204,12 @@ export function rateLimitHeaders(report: ResponseReport, options: HeaderOptions 
             ]),
           ),
         );
-        // Each member is the policy's name (an sf-string, serialised once) with its parameters serialised by
-        // the library; members are joined as RFC 9651 §4.1.1 lists are (", ").
+        // Each member is the policy's name (an sf-string, serialised once by the library) and its parameters;
+        // members are joined as RFC 9651 §4.1.1 lists are (", ").
         let current = '';
         for (const q of quotas) {
-          const member = `${nameItem(q.name)}${serializeParameters(
-            new Map([
-              ['r', whole(q.remaining)],
-              ['t', seconds(q.resetAfterMs)],
-            ]),
-          )}`;
+          // Parameters `r` and `t` (fixed keys), their values serialised by the library as sf-integers.
+          const member = `${nameItem(q.name)};r=${serializeInteger(whole(q.remaining))};t=${serializeInteger(seconds(q.resetAfterMs))}`;
           current = current === '' ? member : `${current}, ${member}`;
         }
         out.push(['RateLimit-Policy', policy], ['RateLimit', current]);
