@@ -3,7 +3,12 @@ import { type Clock, systemClock } from '../core/clock.js';
 import type { Decision, Outcome } from '../core/decision.js';
 import { capacityOf, type Limit } from '../core/limits.js';
 import { type ClientIpOptions, createClientIp } from '../http/client-ip.js';
-import { type HeaderOptions, type QuotaReport, rateLimitHeaders } from '../http/headers.js';
+import {
+  type HeaderOptions,
+  type QuotaReport,
+  type ResponseReport,
+  rateLimitHeaders,
+} from '../http/headers.js';
 import { createRejection, type RejectionOptions, type RejectionResponse } from '../http/rejection.js';
 import { createMemoryStore } from '../store/memory/memory-store.js';
 import type { AcquireResult, Check, Lease, Store } from '../store/types.js';
@@ -157,6 +162,12 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
   const active = options.policies.policies.filter((policy) => policy.mode !== 'off');
   const withConcurrency = active.some((policy) => policy.concurrency !== undefined);
   const hashSecret = hasherOf(options.keySecret);
+  /** Gives back (once) every lease in `leases`; a failed release is left to the lease's expiry. */
+  const releaseAll = async (leases: Lease[]): Promise<void> => {
+    if (leases.length === 0) return;
+    const held = leases.splice(0);
+    await Promise.all(held.map((lease) => store.release(lease).catch(() => false)));
+  };
 
   /** The policy's key for this request, or undefined when a part is missing (the policy does not apply). */
   function keyOf(
@@ -238,14 +249,11 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       const nowMs = clock();
       const found = matching(request);
       const leases: Lease[] = [];
-      const release = async () => {
-        const held = leases.splice(0);
-        await Promise.all(held.map((lease) => store.release(lease).catch(() => false)));
-      };
+      const release = () => releaseAll(leases);
 
       // Concurrency first: a request turned away for concurrency spends no rate budget, and one turned away
       // for rate holds no slot.
-      const leaseOf = new Map<Policy, AcquireResult>();
+      const leaseOf = withConcurrency ? new Map<Policy, AcquireResult>() : undefined;
       let concurrencyDenied: { limit: number; current: number } | undefined;
       if (withConcurrency)
         try {
@@ -256,7 +264,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
               policy.concurrency.max,
               policy.concurrency.ttlMs,
             );
-            leaseOf.set(policy, result);
+            leaseOf!.set(policy, result);
             if (result.acquired) leases.push(result.lease);
             else if (policy.mode === 'enforce')
               concurrencyDenied = { limit: result.max, current: result.current };
@@ -299,20 +307,18 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       const rateAllowed = enforceOutcome?.allowed ?? true;
       if (!rateAllowed) await release();
 
-      const outcomes: Record<string, Outcome | undefined> = {
-        enforce: enforceOutcome,
-        shadow: shadowOutcome,
-      };
-      const positions: Record<string, number> = { enforce: 0, shadow: 0 };
+      let enforcedAt = 0;
+      let shadowedAt = 0;
       const applied: AppliedPolicy[] = [];
       for (const { policy, key } of found) {
         const mode = policy.mode as Exclude<PolicyMode, 'off'>;
-        const outcome = outcomes[mode];
-        const start = positions[mode]!;
-        positions[mode] = start + policy.limits.length;
+        const outcome = mode === 'enforce' ? enforceOutcome : shadowOutcome;
+        const start = mode === 'enforce' ? enforcedAt : shadowedAt;
+        if (mode === 'enforce') enforcedAt += policy.limits.length;
+        else shadowedAt += policy.limits.length;
         const decisions =
           outcome === undefined ? [] : outcome.decisions.slice(start, start + policy.limits.length);
-        const lease = leaseOf.get(policy);
+        const lease = leaseOf?.get(policy);
         applied.push(
           lease === undefined ? { policy, mode, key, decisions } : { policy, mode, key, decisions, lease },
         );
@@ -328,19 +334,19 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
             windowMs: windowOf(limit),
             remaining: decision.remaining,
             resetAfterMs: decision.resetAfterMs,
-            ...(mode === 'shadow' ? { shadow: true } : {}),
+            shadow: mode === 'shadow',
           });
         }
       }
-      const concurrency = applied.find((a) => a.lease !== undefined)?.lease;
-      const report = {
-        nowMs,
-        quotas,
-        ...(rateAllowed ? {} : { retryAfterMs: enforceOutcome!.retryAfterMs }),
-        ...(concurrency === undefined
-          ? {}
-          : { concurrency: { limit: concurrency.max, current: concurrency.current } }),
-      };
+      const concurrency =
+        leaseOf === undefined ? undefined : applied.find((a) => a.lease !== undefined)?.lease;
+      const report: ResponseReport = { nowMs, quotas };
+      if (!rateAllowed) (report as { retryAfterMs?: number }).retryAfterMs = enforceOutcome!.retryAfterMs;
+      if (concurrency !== undefined)
+        (report as { concurrency?: ResponseReport['concurrency'] }).concurrency = {
+          limit: concurrency.max,
+          current: concurrency.current,
+        };
       const headers = rateLimitHeaders(report, options.headers);
       if (rateAllowed && concurrencyDenied === undefined)
         return { allowed: true, applied, headers, holdsLeases: leases.length > 0, release };
