@@ -327,4 +327,16 @@ describe('the enforcer', () => {
     expect(header(third.headers, 'X-RateLimit-Limit')).toBe('10');
     expect(header(third.headers, 'X-RateLimit-Remaining')).toBe('7');
   });
+
+  it('keeps the concurrency slot of a long request alive by renewing its lease, until released', async () => {
+    const enforcer = createEnforcer({
+      policies: parsePolicies({ policies: [{ name: 'c', concurrency: { max: 1, ttl: '100ms' } }] }),
+    });
+    const long = await enforcer.decide(request());
+    expect(long.allowed).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 350)); // three and a half lease lifetimes
+    expect((await enforcer.decide(request())).allowed).toBe(false); // still held: renewed
+    await long.release();
+    expect((await enforcer.decide(request())).allowed).toBe(true);
+  });
 });

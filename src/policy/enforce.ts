@@ -169,6 +169,23 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
     await Promise.all(held.map((lease) => store.release(lease).catch(() => false)));
   };
 
+  /**
+   * Keeps the leases of a request in flight alive: each is renewed every half of its policy's `ttl`, so a
+   * long request (a stream, a slow upstream) keeps its slot; a crashed process stops renewing, and its
+   * leases expire. The timer never keeps the process alive.
+   */
+  function keepAlive(leases: readonly Lease[], ttls: readonly number[]) {
+    const timer = setInterval(
+      () => {
+        // Stores renew by key and id: the lease objects themselves need no update.
+        for (const [i, lease] of leases.entries()) store.renew(lease, ttls[i]!).catch(() => undefined);
+      },
+      Math.max(1, Math.min(...ttls) / 2),
+    );
+    timer.unref?.();
+    return timer;
+  }
+
   /** The policy's key for this request, or undefined when a part is missing (the policy does not apply). */
   function keyOf(
     policy: Policy,
@@ -249,7 +266,12 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       const nowMs = clock();
       const found = matching(request);
       const leases: Lease[] = [];
-      const release = () => releaseAll(leases);
+      const ttls: number[] = []; // each lease's policy ttl, for renewals
+      let renewal: ReturnType<typeof setInterval> | undefined;
+      const release = () => {
+        if (renewal !== undefined) clearInterval(renewal);
+        return releaseAll(leases);
+      };
 
       // Concurrency first: a request turned away for concurrency spends no rate budget, and one turned away
       // for rate holds no slot.
@@ -265,8 +287,10 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
               policy.concurrency.ttlMs,
             );
             leaseOf!.set(policy, result);
-            if (result.acquired) leases.push(result.lease);
-            else if (policy.mode === 'enforce')
+            if (result.acquired) {
+              leases.push(result.lease);
+              ttls.push(policy.concurrency.ttlMs);
+            } else if (policy.mode === 'enforce')
               concurrencyDenied = { limit: result.max, current: result.current };
           }
         } catch (error) {
@@ -348,8 +372,10 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
           current: concurrency.current,
         };
       const headers = rateLimitHeaders(report, options.headers);
-      if (rateAllowed && concurrencyDenied === undefined)
+      if (rateAllowed && concurrencyDenied === undefined) {
+        if (leases.length > 0) renewal = keepAlive(leases, ttls);
         return { allowed: true, applied, headers, holdsLeases: leases.length > 0, release };
+      }
 
       const violated = applied
         .filter((a) => a.mode === 'enforce')
