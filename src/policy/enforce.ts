@@ -1,4 +1,3 @@
-import { createHash, createHmac } from 'node:crypto';
 import { type Clock, systemClock } from '../core/clock.js';
 import type { Decision, Outcome } from '../core/decision.js';
 import { capacityOf, type Limit } from '../core/limits.js';
@@ -12,29 +11,11 @@ import {
 import { createRejection, type RejectionOptions, type RejectionResponse } from '../http/rejection.js';
 import { createMemoryStore } from '../store/memory/memory-store.js';
 import type { AcquireResult, Check, Lease, Store } from '../store/types.js';
-import type { KeyPart, Policy, PolicyMode, PolicySet } from './config.js';
+import type { Policy, PolicyMode, PolicySet } from './config.js';
+import { createKeyOf, type RequestInfo } from './keys.js';
 import { classOf, normalisedPath, segmentsOf } from './match.js';
 
-/**
- * The framework-neutral description of a request that adapters build.
- *
- * @example
- * ```ts
- * const request: RequestInfo = { method: req.method, path: req.url, headers: req.headers, remoteAddress: req.socket.remoteAddress };
- * ```
- */
-export interface RequestInfo {
-  readonly method: string;
-  /** The request target: path and query string. */
-  readonly path: string;
-  /** Header names in lower case, as node:http gives them. */
-  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
-  readonly remoteAddress: string | undefined;
-  /** The authenticated user, from the application's own authentication (key part `user`). */
-  readonly user?: string | undefined;
-  /** The authenticated account (key part `account`). */
-  readonly account?: string | undefined;
-}
+export type { RequestInfo } from './keys.js';
 
 /**
  * What one policy made of a request.
@@ -117,27 +98,6 @@ export interface Enforcer {
   decide(request: RequestInfo): Promise<Verdict>;
 }
 
-/** API keys and bearer tokens are hashed before use: never stored, keyed or logged raw. */
-/** Credentials are hashed before use: never stored, keyed or logged raw; with a secret, an HMAC. */
-const hasherOf =
-  (secret: string | undefined) =>
-  (value: string): string =>
-    (secret === undefined ? createHash('sha256') : createHmac('sha256', secret))
-      .update(value)
-      .digest('base64url')
-      .slice(0, 32);
-
-const headerValue = (request: RequestInfo, name: string): string | undefined => {
-  const value = request.headers[name];
-  const text = Array.isArray(value) ? value.join(', ') : (value as string | undefined);
-  return text === undefined || text === '' ? undefined : text;
-};
-
-/** The bearer token of `Authorization: Bearer …`. */
-function bearerOf(request: RequestInfo): string | undefined {
-  return headerValue(request, 'authorization')?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
-}
-
 /** A policy's window as clients see it: a window's length, or the time a bucket takes to refill. */
 const windowOf = (limit: Limit): number =>
   limit.kind === 'tokenBucket' ? limit.burst * limit.intervalMs : limit.windowMs;
@@ -157,11 +117,10 @@ const windowOf = (limit: Limit): number =>
 export function createEnforcer(options: EnforcerOptions): Enforcer {
   const store = options.store ?? createMemoryStore();
   const clock = options.clock ?? systemClock;
-  const clientIp = createClientIp(options.clientIp);
   const reject = createRejection(options.rejection);
   const active = options.policies.policies.filter((policy) => policy.mode !== 'off');
   const withConcurrency = active.some((policy) => policy.concurrency !== undefined);
-  const hashSecret = hasherOf(options.keySecret);
+  const keyOf = createKeyOf({ clientIp: createClientIp(options.clientIp), keySecret: options.keySecret });
   /** Gives back (once) every lease in `leases`; a failed release is left to the lease's expiry. */
   const releaseAll = async (leases: Lease[]): Promise<void> => {
     if (leases.length === 0) return;
@@ -185,51 +144,6 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
     timer.unref?.();
     return timer;
   }
-
-  /** The policy's key for this request, or undefined when a part is missing (the policy does not apply). */
-  function keyOf(
-    policy: Policy,
-    request: RequestInfo,
-    params: Record<string, string>,
-    method: string,
-    endpoint: string,
-  ) {
-    const parts: string[] = [];
-    for (const part of policy.key) {
-      const value = partValue(part, request, params);
-      if (value === undefined) {
-        // Leaving a credential out must not escape the limit: such requests share one budget, unless
-        // the policy says to skip them (another policy covers anonymous traffic).
-        if (policy.whenMissing === 'skip') return undefined;
-        parts.push(`${partName(part)}~missing`);
-      } else {
-        parts.push(`${partName(part)}=${encodeURIComponent(value)}`);
-      }
-    }
-    if (policy.scope === 'endpoint') parts.push(`endpoint=${encodeURIComponent(`${method} ${endpoint}`)}`);
-    return parts.join('&');
-  }
-
-  function partValue(
-    part: KeyPart,
-    request: RequestInfo,
-    params: Record<string, string>,
-  ): string | undefined {
-    if (part === 'ip')
-      return clientIp({ remoteAddress: request.remoteAddress, headers: request.headers }).key;
-    if (part === 'apiKey' || part === 'bearer') {
-      // Each part reads one source only: a client must not pick which credential keys its budget.
-      const secret = part === 'apiKey' ? headerValue(request, 'x-api-key') : bearerOf(request);
-      return secret === undefined ? undefined : hashSecret(secret);
-    }
-    if (part === 'user') return request.user === '' ? undefined : request.user;
-    if (part === 'account') return request.account === '' ? undefined : request.account;
-    if ('header' in part) return headerValue(request, part.header);
-    return Object.hasOwn(params, part.param) ? params[part.param] : undefined;
-  }
-
-  const partName = (part: KeyPart): string =>
-    typeof part === 'string' ? part : 'header' in part ? `header:${part.header}` : `param:${part.param}`;
 
   function matching(request: RequestInfo) {
     // Frameworks answer HEAD with the GET handler: a HEAD request is limited as the GET it stands for.
