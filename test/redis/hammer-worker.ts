@@ -10,7 +10,8 @@ import { SCENARIOS, type WorkerReport } from './accuracy.js';
 const [port, startAt, duration, suffix, inFlight] = process.argv
   .slice(2)
   .map((a, i) => (i === 3 ? a : Number(a))) as [number, number, number, string, number];
-const client = new Redis(port, '127.0.0.1');
+// No command may hang the test: a stuck reply fails the worker, with the error, long before vitest's timeout.
+const client = new Redis(port, '127.0.0.1', { commandTimeout: 10_000 });
 const store = createRedisStore({ client });
 
 /** One decision: whether it was admitted and when (store time when known, else the client's receive time). */
@@ -46,7 +47,7 @@ for (const scenario of SCENARIOS) {
       sendCommand: (...args: string[]) => client.call(...(args as [string])) as never,
       prefix: `rlr-${suffix}:`,
     });
-    peer.init({ windowMs: scenario.bound.windowMs } as never);
+    await peer.init({ windowMs: scenario.bound.windowMs } as never);
     attempts[scenario.name] = async () => {
       const { totalHits } = await peer.increment(key);
       return { allowed: totalHits <= scenario.bound.limit, atMs: Date.now() };
