@@ -98,6 +98,8 @@ export interface Enforcer {
   decide(request: RequestInfo): Promise<Verdict>;
 }
 
+const NO_PARAMS: Record<string, string> = Object.freeze({});
+
 /** A policy's window as clients see it: a window's length, or the time a bucket takes to refill. */
 const windowOf = (limit: Limit): number =>
   limit.kind === 'tokenBucket' ? limit.burst * limit.intervalMs : limit.windowMs;
@@ -156,9 +158,13 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
     for (const policy of active) {
       if (policy.methods !== undefined && !policy.methods.has(method) && !policy.methods.has(given)) continue;
       if (policy.classes !== undefined && !policy.classes.has(requestClass)) continue;
-      let params: Record<string, string> = {};
-      path ??= normalisedPath(request.path);
-      let endpoint = path;
+      let params = NO_PARAMS;
+      // The endpoint is part of the key only with scope `endpoint`: the path is normalised only then.
+      let endpoint = '';
+      if (policy.scope === 'endpoint' && policy.paths === undefined) {
+        path ??= normalisedPath(request.path);
+        endpoint = path;
+      }
       if (policy.paths !== undefined) {
         let hit: { params: Record<string, string>; endpoint: string } | undefined;
         segments ??= segmentsOf(request.path);
