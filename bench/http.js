@@ -5,7 +5,7 @@
 // noise falls on all alike. A cell's figure is the median of its rounds; a limiter's cost is the median of
 // its per-round ratios to the bare framework measured in the same round. Every response's status is
 // counted and checked (200 under the limit, 429 over it): a run that measured anything else fails.
-import { fork } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -37,6 +37,23 @@ const pad = (text, width) => String(text).padEnd(width);
 const fmt = (rps) => `${(rps / 1e3).toFixed(1)}k/s`;
 const ratioOf = (as, bs) => median(as.map((a, r) => a / bs[r]));
 
+/**
+ * CPU pinning, when `taskset` is there and the machine has at least 2 cores: every server child runs on the
+ * last core and this process (the load generator) on the others, so that the scheduler never puts a server
+ * and the load generator on one core in one run and apart in the next (a large source of noise between
+ * server processes). Returns the server core, or undefined when unpinned.
+ */
+function pinning() {
+  const count = cpus().length;
+  if (count < 2) return undefined;
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', `0-${count - 2}`, String(process.pid)], { stdio: 'ignore' });
+    return count - 1;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Server children still running: should this process die without stopping them, they must not outlive it. */
 const running = new Set();
 process.once('exit', () => {
@@ -45,15 +62,17 @@ process.once('exit', () => {
 
 /** Starts one server child; resolves `{ port, stop() }`. */
 function startServer(cell, redisPort) {
-  const child = fork(
-    SERVER,
-    [cell.framework.id, cell.variant, cell.scenario?.id ?? '-', cell.store?.id ?? '-'],
-    {
-      env: { ...process.env, SLUICE_BENCH_REDIS_PORT: String(redisPort ?? '') },
-      execArgv: cell.execArgv ?? [],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    },
-  );
+  const args = [cell.framework.id, cell.variant, cell.scenario?.id ?? '-', cell.store?.id ?? '-'];
+  const options = {
+    env: { ...process.env, SLUICE_BENCH_REDIS_PORT: String(redisPort ?? '') },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  };
+  const execArgv = cell.execArgv ?? [];
+  // Pinned: `taskset` execs node in place, which inherits the IPC channel like a fork.
+  const child =
+    cell.core === undefined
+      ? fork(SERVER, args, { ...options, execArgv })
+      : spawn('taskset', ['-c', String(cell.core), process.execPath, ...execArgv, SERVER, ...args], options);
   const exited = new Promise((resolve) => child.once('exit', resolve));
   running.add(child);
   exited.then(() => running.delete(child));
@@ -126,6 +145,8 @@ function cellsFor(stores) {
  * server children (e.g. ['--cpu-prof', '--cpu-prof-dir=prof']).
  */
 export async function runHttpBench({ rounds, duration, warmup, connections, skipRedis, profile, log }) {
+  // Pinned before redis-server starts, which then shares the load generator's cores.
+  const core = pinning();
   let redis;
   const stores = [STORES[0]];
   if (!skipRedis) {
@@ -148,6 +169,11 @@ export async function runHttpBench({ rounds, duration, warmup, connections, skip
       'Compare figures within this run only.',
   );
   log(
+    core === undefined
+      ? '  Unpinned (no taskset or a single core): the scheduler places the processes.'
+      : `  Pinned with taskset: every server on core ${core}, the load generator and redis-server on the others.`,
+  );
+  log(
     '  Every limiter is keyed by client IP and all the load comes from 127.0.0.1: one key for every ' +
       'request, a hot-key worst case. One fixed window of an hour; otherwise each limiter with its defaults.',
   );
@@ -155,6 +181,7 @@ export async function runHttpBench({ rounds, duration, warmup, connections, skip
     await Promise.all(
       cells.map(async (cell) => {
         if (profile !== undefined && cell.variant !== 'bare') cell.execArgv = profile;
+        cell.core = core;
         Object.assign(cell, await startServer(cell, redis?.port));
       }),
     );

@@ -13,7 +13,7 @@ import {
   cost as validCost,
   key as validKey,
 } from './internal/describe.js';
-import { FAST_PATH, type FastPath } from './internal/fast-path.js';
+import { FAST_PATH, type FastPath, isSynchronous } from './internal/fast-path.js';
 import { createMemoryStore, type MemoryStore } from './store/memory/memory-store.js';
 import type { AcquireResult, Check, Lease, Store } from './store/types.js';
 
@@ -202,7 +202,7 @@ export function createLimiter(options: LimiterOptions): Limiter | SyncLimiter {
     release: (lease) => store.release(lease, now()),
   };
   const fast = (store as Partial<MemoryStore>)[FAST_PATH];
-  return fast === undefined
+  return fast === undefined || !isSynchronous(store)
     ? limiter
     : withSyncPath(limiter, store as MemoryStore, fast, explicitClock, checksFor, () => {
         const { max, ttlMs } = needConcurrency();

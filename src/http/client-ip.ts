@@ -181,9 +181,24 @@ export function createClientIp(options: ClientIpOptions = {}): (request: ClientI
     via,
   });
 
+  // Socket addresses repeat from request to request: each is parsed (and an IPv6 one masked) once. A
+  // bounded cache, emptied when full.
+  const peers = new Map<string, { peer: Address; socket: ClientIp } | undefined>();
+  const peerOf = (remote: string) => {
+    let entry = peers.get(remote);
+    if (entry === undefined && !peers.has(remote)) {
+      const peer = address(remote);
+      entry = peer === undefined ? undefined : { peer, socket: Object.freeze(result(peer, 'socket')) };
+      if (peers.size >= 4096) peers.clear();
+      peers.set(remote, entry);
+    }
+    return entry;
+  };
+
   return (request) => {
-    const peer = typeof request?.remoteAddress === 'string' ? address(request.remoteAddress) : undefined;
-    if (peer === undefined) return UNKNOWN;
+    const entry = typeof request?.remoteAddress === 'string' ? peerOf(request.remoteAddress) : undefined;
+    if (entry === undefined) return UNKNOWN;
+    const { peer, socket } = entry;
     const headers: ClientIpRequest['headers'] = request.headers ?? {};
     if (trust === undefined) {
       if (!warned.has('SLUICE_PROXY_UNTRUSTED')) {
@@ -192,9 +207,9 @@ export function createClientIp(options: ClientIpOptions = {}): (request: ClientI
         );
         if (sent.length > 0) warn('SLUICE_PROXY_UNTRUSTED', () => untrustedMessage(peer, sent));
       }
-      return result(peer, 'socket');
+      return socket;
     }
-    if (!trust(peer, 0)) return result(peer, 'socket');
+    if (!trust(peer, 0)) return socket;
     const chain = chainOf(headers[header], header);
     if (chain.length === 0) {
       const other = header === 'forwarded' ? 'x-forwarded-for' : 'forwarded';

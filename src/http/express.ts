@@ -57,25 +57,32 @@ export interface ExpressAdapterOptions {
 export function sluiceExpress(
   enforcer: Enforcer,
   options: ExpressAdapterOptions = {},
-): (req: Request, res: Response, next: NextFunction) => Promise<void> {
-  return async (req, res, next) => {
-    let allowed: boolean;
-    try {
-      const verdict = await decideOnce(
-        enforcer,
-        req,
-        () => {
-          const info = requestInfoOf(req, options.identify?.(req));
-          return { ...info, path: req.originalUrl ?? info.path };
-        },
-        options.warnings,
-      );
+): (req: Request, res: Response, next: NextFunction) => void {
+  const infoOf = (req: Request) => {
+    const info = requestInfoOf(req, options.identify?.(req));
+    return { ...info, path: req.originalUrl ?? info.path };
+  };
+  return (req, res, next) => {
+    const proceed = (verdict: Verdict) => {
       res.locals.sluice = verdict;
-      allowed = applyVerdict(verdict, res);
+      let allowed: boolean;
+      try {
+        allowed = applyVerdict(verdict, res);
+      } catch (error) {
+        next(error);
+        return;
+      }
+      if (allowed) next();
+    };
+    let verdict: Verdict | Promise<Verdict>;
+    try {
+      verdict = decideOnce(enforcer, req, infoOf(req), options.warnings);
     } catch (error) {
       next(error);
       return;
     }
-    if (allowed) next();
+    // A synchronous store (memory) answers at once: the request goes on without waiting for a promise.
+    if (verdict instanceof Promise) verdict.then(proceed, next);
+    else proceed(verdict);
   };
 }

@@ -1,6 +1,14 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type {
+  HookHandlerDoneFunction as DoneFn,
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+} from 'fastify';
 import type { Enforcer, Verdict } from '../policy/enforce.js';
 import { decideOnce, type Identify, requestInfoOf } from './node.js';
+
+/** The request field that records which enforcers decided a request (see `decideOnce`). */
+const DECIDED = Symbol.for('sluice.fastify.decided');
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -55,13 +63,11 @@ export const sluiceFastify: FastifyPluginAsync<FastifyAdapterOptions> = Object.a
   ) {
     const { enforcer, identify } = options;
     if (!instance.hasRequestDecorator('sluice')) instance.decorateRequest('sluice', undefined);
-    instance.addHook('onRequest', async (request, reply) => {
-      const verdict = await decideOnce(
-        enforcer,
-        request.raw,
-        () => requestInfoOf(request.raw, identify?.(request)),
-        options.warnings,
-      );
+    // The record of the enforcers that decided a request lives in a field Fastify declares on every
+    // request up front, rather than one added to the raw request later (which changes its shape).
+    if (!instance.hasRequestDecorator(DECIDED)) instance.decorateRequest(DECIDED, null);
+    /** Applies a verdict to the reply; answers a rejected request itself (and then never calls `done`). */
+    function proceed(verdict: Verdict, request: FastifyRequest, reply: FastifyReply, done: DoneFn) {
       request.sluice = verdict;
       // 'close' fires after the response and also when the client goes away mid-request.
       if (verdict.holdsLeases) {
@@ -69,10 +75,36 @@ export const sluiceFastify: FastifyPluginAsync<FastifyAdapterOptions> = Object.a
         else reply.raw.once('close', () => void verdict.release());
       }
       for (const [name, value] of verdict.headers) reply.header(name, value);
-      if (verdict.rejection === undefined) return;
+      if (verdict.rejection === undefined) {
+        done();
+        return;
+      }
       const { status, headers, body } = verdict.rejection;
       for (const [name, value] of headers) reply.header(name, value);
-      return reply.code(status).send(body);
+      reply.code(status).send(body);
+    }
+    // A callback hook rather than an async one: on a synchronous store (memory) the request goes on
+    // without a promise.
+    instance.addHook('onRequest', (request, reply, done) => {
+      let verdict: Verdict | Promise<Verdict>;
+      try {
+        verdict = decideOnce(
+          enforcer,
+          request,
+          requestInfoOf(request.raw, identify?.(request)),
+          options.warnings,
+          DECIDED,
+        );
+      } catch (error) {
+        done(error as Error);
+        return;
+      }
+      if (verdict instanceof Promise)
+        verdict.then(
+          (answer) => proceed(answer, request, reply, done),
+          (error: unknown) => done(error as Error),
+        );
+      else proceed(verdict, request, reply, done);
     });
   },
   {

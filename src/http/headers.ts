@@ -116,7 +116,8 @@ const printable = (name: string): string => name.replace(/[^\x20-\x7e]/g, '?');
 /** The policy that binds: the one with the least remaining, the longest reset breaking ties. */
 function binding(quotas: readonly QuotaReport[]): QuotaReport | undefined {
   let bound: QuotaReport | undefined;
-  const enforced = quotas.some((q) => q.shadow !== true);
+  let enforced = false;
+  for (const q of quotas) enforced ||= q.shadow !== true;
   for (const q of quotas) {
     if (enforced && q.shadow === true) continue;
     if (
@@ -156,6 +157,36 @@ function nameItem(name: string): string {
   return item;
 }
 
+/** The quotas a policy field was last made from, per kind: consecutive requests mostly repeat them. */
+interface LastField {
+  quotas: readonly QuotaReport[] | undefined;
+  field: string;
+}
+const lastIetf: LastField = { quotas: undefined, field: '' };
+const lastDraft: LastField = { quotas: undefined, field: '' };
+
+/** A policy field, from `last` when the quotas name the same policies, else from the bounded cache. */
+function policyField(
+  last: LastField,
+  kind: string,
+  quotas: readonly QuotaReport[],
+  make: () => string,
+): string {
+  const before = last.quotas;
+  if (before?.length === quotas.length) {
+    let same = true;
+    for (let i = 0; same && i < quotas.length; i++) {
+      const [a, b] = [before[i]!, quotas[i]!];
+      same = a.name === b.name && a.quota === b.quota && a.windowMs === b.windowMs;
+    }
+    if (same) return last.field;
+  }
+  const field = memo(`${kind}${signature(quotas)}`, make);
+  last.quotas = quotas;
+  last.field = field;
+  return field;
+}
+
 const signature = (quotas: readonly QuotaReport[]): string => {
   let text = '';
   for (const q of quotas) text += `\u0000${q.name}\u0000${q.quota}\u0000${q.windowMs}`;
@@ -164,7 +195,7 @@ const signature = (quotas: readonly QuotaReport[]): string => {
 
 /** `RateLimit-Policy` of drafts 6 and 7: `100;w=60, 1000;w=3600`. */
 const draftPolicy = (quotas: readonly QuotaReport[]): string =>
-  memo(`draft${signature(quotas)}`, () =>
+  policyField(lastDraft, 'draft', quotas, () =>
     serializeList(
       quotas.map((q): Item => [whole(q.quota), new Map([['w', Math.max(1, seconds(q.windowMs))]])]),
     ),
@@ -193,7 +224,7 @@ export function rateLimitHeaders(report: ResponseReport, options: HeaderOptions 
     if (quotas.length === 0 || bound === undefined) break;
     switch (profile) {
       case 'ietf': {
-        const policy = memo(`ietf${signature(quotas)}`, () =>
+        const policy = policyField(lastIetf, 'ietf', quotas, () =>
           serializeList(
             quotas.map((q) => [
               printable(q.name),

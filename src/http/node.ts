@@ -25,14 +25,15 @@ export function requestInfoOf(
   req: IncomingMessage,
   identity?: ReturnType<Identify<IncomingMessage>>,
 ): RequestInfo {
-  return {
+  const info: { -readonly [K in keyof RequestInfo]: RequestInfo[K] } = {
     method: req.method ?? 'GET',
     path: req.url ?? '/',
     headers: req.headers,
     remoteAddress: req.socket.remoteAddress,
-    ...(identity?.user === undefined ? {} : { user: identity.user }),
-    ...(identity?.account === undefined ? {} : { account: identity.account }),
   };
+  if (identity?.user !== undefined) info.user = identity.user;
+  if (identity?.account !== undefined) info.account = identity.account;
+  return info;
 }
 
 /**
@@ -68,27 +69,43 @@ export function applyVerdict(verdict: Verdict, res: ServerResponse): boolean {
  * Kept on the request object itself (a WeakMap of every request in flight would weigh on the GC).
  */
 const DECIDED = Symbol('sluice.decided');
+interface Decided {
+  readonly enforcer: Enforcer;
+  readonly verdict: Verdict | Promise<Verdict>;
+}
 const warned = new WeakSet<Enforcer>();
 
 /**
  * Decides a request once per enforcer. A second pass of the same request through the same enforcer (the
  * limiter mounted twice, app-wide and on a route) gets the first verdict instead of counting the request
  * again, and raises the coded warning `SLUICE_COUNTED_TWICE` once per enforcer (unless `warnings` is false).
+ * Like `enforcer.check`, it gives the verdict itself when the store is synchronous, and may throw. `info`
+ * is the request's description, or a function that makes it (called only if the request is new). `slot` is
+ * the property that keeps the record on `raw` (an adapter may give one its framework declares up front).
  *
  * @example
  * ```ts
- * const verdict = await decideOnce(enforcer, req, () => requestInfoOf(req));
+ * const verdict = await decideOnce(enforcer, req, requestInfoOf(req));
  * ```
  */
 export function decideOnce(
   enforcer: Enforcer,
   raw: object,
-  info: () => RequestInfo,
+  info: RequestInfo | (() => RequestInfo),
   warnings = true,
-): Promise<Verdict> {
-  const holder = raw as { [DECIDED]?: { enforcer: Enforcer; verdict: Promise<Verdict> }[] };
-  const seen = holder[DECIDED];
-  const earlier = seen?.find((entry) => entry.enforcer === enforcer)?.verdict;
+  slot: symbol = DECIDED,
+): Verdict | Promise<Verdict> {
+  // The record: one entry for the first enforcer (the usual case), a list once a second one decides.
+  const holder = raw as Record<symbol, Decided | Decided[] | null | undefined>;
+  const seen = holder[slot] ?? undefined;
+  const earlier =
+    seen === undefined
+      ? undefined
+      : Array.isArray(seen)
+        ? seen.find((entry) => entry.enforcer === enforcer)?.verdict
+        : seen.enforcer === enforcer
+          ? seen.verdict
+          : undefined;
   if (earlier !== undefined) {
     if (warnings && !warned.has(enforcer)) {
       warned.add(enforcer);
@@ -99,9 +116,11 @@ export function decideOnce(
     }
     return earlier;
   }
-  const verdict = enforcer.decide(info());
-  if (seen === undefined) holder[DECIDED] = [{ enforcer, verdict }];
-  else seen.push({ enforcer, verdict });
+  const verdict = enforcer.check(typeof info === 'function' ? info() : info);
+  const entry: Decided = { enforcer, verdict };
+  if (seen === undefined) holder[slot] = entry;
+  else if (Array.isArray(seen)) seen.push(entry);
+  else holder[slot] = [seen, entry];
   return verdict;
 }
 
@@ -142,7 +161,7 @@ export function sluiceNode(
     const verdict = await decideOnce(
       enforcer,
       req,
-      () => requestInfoOf(req, options.identify?.(req)),
+      requestInfoOf(req, options.identify?.(req)),
       options.warnings,
     );
     return applyVerdict(verdict, res) ? verdict : undefined;

@@ -49,8 +49,11 @@ export interface RejectionContext {
   readonly retryAfterMs?: number;
   /** The policies that denied the request. */
   readonly policies?: readonly ViolatedPolicy[];
-  /** The concurrency limit of the request's key and how many requests are in flight (cause `concurrency`). */
-  readonly concurrency?: { readonly limit: number; readonly current: number };
+  /**
+   * The concurrency limit of the request's key, how many requests are in flight, and the name of the policy
+   * whose limit it is (cause `concurrency`).
+   */
+  readonly concurrency?: { readonly limit: number; readonly current: number; readonly policy?: string };
 }
 
 /**
@@ -86,7 +89,7 @@ type Scalar = string | number | boolean | null;
 /**
  * The body of a rejection: a function whose result is serialised as JSON, or a JSON object or array whose
  * strings may hold `{placeholders}`: `{cause}`, `{status}`, `{retryAfter}`, `{nextValidRequestDate}`,
- * `{policy}` (the name of the violated policy with the longest wait), `{limit}` and `{remaining}` (that
+ * `{policy}` (the name of the violated policy with the longest wait, or of the concurrency policy), `{limit}` and `{remaining}` (that
  * policy's), `{concurrencyLimit}`, `{concurrencyCurrent}`. A string that is one placeholder becomes its
  * value (`"{retryAfter}"` gives the number `30`), and its member is left out when the value is absent (an
  * array item becomes `null`); in longer text a placeholder is replaced by its text (nothing when absent).
@@ -276,7 +279,8 @@ function valuesOf(context: TemplateContext): Values {
   };
   set('retryAfter', context.retryAfter);
   set('nextValidRequestDate', context.nextValidRequestDate);
-  set('policy', typeof bound?.name === 'string' ? bound.name : undefined);
+  const name = bound === undefined ? context.concurrency?.policy : bound.name;
+  set('policy', typeof name === 'string' ? name : undefined);
   set('limit', finite(bound?.limit));
   set('remaining', finite(bound?.remaining));
   set('concurrencyLimit', finite(context.concurrency?.limit));
@@ -295,14 +299,21 @@ function problem(context: TemplateContext): Record<string, unknown> {
       : 'Request cannot be satisfied as assigned quota has been exceeded',
     status: context.status,
     detail: detail(context),
-    'violated-policies': policies.map((p) => p.name),
+    'violated-policies':
+      policies.length === 0 && typeof concurrency?.policy === 'string'
+        ? [concurrency.policy]
+        : policies.map((p) => p.name),
     policies: policies.map((p) => ({
       name: p.name,
       limit: finite(p.limit),
       remaining: finite(p.remaining),
       retryAfter: seconds(p.retryAfterMs),
     })),
-    concurrency: concurrency && { limit: finite(concurrency.limit), current: finite(concurrency.current) },
+    concurrency: concurrency && {
+      policy: typeof concurrency.policy === 'string' ? concurrency.policy : undefined,
+      limit: finite(concurrency.limit),
+      current: finite(concurrency.current),
+    },
     retryAfter,
     nextValidRequestDate: context.nextValidRequestDate,
   };
@@ -313,7 +324,8 @@ function detail({ cause, policies, concurrency, retryAfter, retryAfterMs }: Temp
   if (cause === 'shed') return `The server is shedding load; ${wait || 'retry later'}.`;
   if (cause === 'concurrency') {
     const figures = concurrency ? ` (${concurrency.current} in flight, limit ${concurrency.limit})` : '';
-    return `Too many concurrent requests${figures}; ${wait || 'retry when one completes'}.`;
+    const name = typeof concurrency?.policy === 'string' ? ` for ${JSON.stringify(concurrency.policy)}` : '';
+    return `Too many concurrent requests${name}${figures}; ${wait || 'retry when one completes'}.`;
   }
   const names = policies.map((p) => JSON.stringify(String(p.name))).join(', ');
   const what = policies.length === 0 ? 'Rate limit' : `Quota${policies.length > 1 ? 's' : ''} ${names}`;

@@ -21,3 +21,18 @@ export interface FastPath {
   hold(table: TableHandle, holders: readonly object[]): void;
   consumeOne(table: TableHandle, key: string, cost: number, nowMs: number, out: Outcome): Outcome;
 }
+
+/** Stores exactly as their factory made them: a copy (`{ ...store, consume }`) is not among them. */
+const genuine = new WeakSet<object>();
+
+/** Registers a synchronous store as made by its factory; returns it. */
+export function markSynchronous<T extends object>(store: T): T {
+  genuine.add(store);
+  return store;
+}
+
+/**
+ * Whether `store` is a synchronous store as its factory made it: only then may its sync twins and fast path
+ * stand in for its async methods (a wrapper that replaced `consume` must see every call).
+ */
+export const isSynchronous = (store: object): boolean => genuine.has(store);

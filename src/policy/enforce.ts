@@ -1,66 +1,18 @@
 import { type Clock, systemClock } from '../core/clock.js';
-import type { Decision, Outcome } from '../core/decision.js';
-import { capacityOf, type Limit } from '../core/limits.js';
+import type { Outcome } from '../core/decision.js';
 import { type ClientIpOptions, createClientIp } from '../http/client-ip.js';
-import {
-  type HeaderOptions,
-  type QuotaReport,
-  type ResponseReport,
-  rateLimitHeaders,
-} from '../http/headers.js';
-import { createRejection, type RejectionOptions, type RejectionResponse } from '../http/rejection.js';
-import { createMemoryStore } from '../store/memory/memory-store.js';
+import type { HeaderOptions } from '../http/headers.js';
+import { createRejection, type RejectionOptions } from '../http/rejection.js';
+import { isSynchronous } from '../internal/fast-path.js';
+import { createMemoryStore, type MemoryStore } from '../store/memory/memory-store.js';
 import type { AcquireResult, Check, Lease, Store } from '../store/types.js';
-import type { Policy, PolicyMode, PolicySet } from './config.js';
+import type { Policy, PolicySet } from './config.js';
 import { createKeyOf, type RequestInfo } from './keys.js';
 import { classOf, normalisedPath, segmentsOf } from './match.js';
+import { type Matched, type Verdict, verdictOf } from './verdict.js';
 
 export type { RequestInfo } from './keys.js';
-
-/**
- * What one policy made of a request.
- *
- * @example
- * ```ts
- * for (const applied of verdict.applied) log.info({ policy: applied.policy.name, key: applied.key });
- * ```
- */
-export interface AppliedPolicy {
-  readonly policy: Policy;
-  readonly mode: Exclude<PolicyMode, 'off'>;
-  /** The key its budget is kept under (API keys hashed). */
-  readonly key: string;
-  /** One decision per limit, in the policy's order (empty for a concurrency-only policy). */
-  readonly decisions: readonly Decision[];
-  /** Its concurrency answer, when it has a concurrency limit and the rate limits allowed. */
-  readonly lease?: AcquireResult;
-}
-
-/**
- * The enforcer's answer: whether the request goes on, the header fields to add to its response, and the
- * rejection to send instead when it does not.
- *
- * @example
- * ```ts
- * const verdict = await enforcer.decide(request);
- * for (const [name, value] of verdict.headers) res.setHeader(name, value);
- * if (verdict.rejection) return send(verdict.rejection);
- * res.on('close', () => void verdict.release());
- * ```
- */
-export interface Verdict {
-  /** False only when an enforcing policy denied (shadow policies never reject). */
-  readonly allowed: boolean;
-  readonly applied: readonly AppliedPolicy[];
-  /** Header fields for the response, allowed or not. */
-  readonly headers: readonly [string, string][];
-  /** The response to send instead of the application's, when not allowed. */
-  readonly rejection?: RejectionResponse;
-  /** Whether the request holds concurrency leases (that `release` gives back). */
-  readonly holdsLeases: boolean;
-  /** Gives back the concurrency leases the request holds; call when the response finishes or the client goes away. */
-  release(): Promise<void>;
-}
+export type { AppliedPolicy, Verdict } from './verdict.js';
 
 /**
  * Options of {@link createEnforcer}.
@@ -95,20 +47,152 @@ export interface EnforcerOptions {
  * ```
  */
 export interface Enforcer {
+  /** Decides a request: the verdict, or a rejected promise when the store fails. */
   decide(request: RequestInfo): Promise<Verdict>;
+  /**
+   * The same decision, given synchronously when the store answers synchronously (the memory store), as a
+   * promise otherwise; it may throw instead of rejecting. Adapters use it to spare a promise per request.
+   *
+   * @example
+   * ```ts
+   * const verdict = enforcer.check(request);
+   * if (verdict instanceof Promise) return verdict.then(apply, fail);
+   * apply(verdict);
+   * ```
+   */
+  check(request: RequestInfo): Verdict | Promise<Verdict>;
 }
 
 const NO_PARAMS: Record<string, string> = Object.freeze({});
 
-/** A policy's window as clients see it: a window's length, or the time a bucket takes to refill. */
-const windowOf = (limit: Limit): number =>
-  limit.kind === 'tokenBucket' ? limit.burst * limit.intervalMs : limit.windowMs;
+/** One store call of a decision, as the decision steps ask for them (see `decisionSteps`). */
+type Step =
+  | { readonly op: 'acquire'; readonly key: string; readonly max: number; readonly ttlMs: number }
+  | {
+      readonly op: 'consume';
+      readonly enforced: readonly Check[];
+      readonly shadowed: readonly Check[];
+      /** The decision time, for the enforcer's own store (which shares its clock); else the store's. */
+      readonly nowMs: number | undefined;
+    }
+  | { readonly op: 'release'; readonly leases: Lease[] };
+/** The answer to a `consume` step: a shadow consume that failed gives undefined, never an error. */
+interface Consumed {
+  readonly enforced: Outcome | undefined;
+  readonly shadowed: Outcome | undefined;
+}
+
+/** The store itself when its sync twins may decide without a promise: a memory store, as made. */
+const syncOf = (store: Store): MemoryStore | undefined =>
+  isSynchronous(store) ? (store as MemoryStore) : undefined;
+
+/** The `consume` step of the matched policies (none if they have no rate limits to check). */
+function consumeStep(
+  found: readonly Matched[],
+  concurrencyDenied: boolean,
+  nowMs: number | undefined,
+): Step | undefined {
+  const enforced: Check[] = [];
+  const shadowed: Check[] = [];
+  for (const { policy, key } of found) {
+    const into = policy.mode === 'enforce' ? enforced : shadowed;
+    // Turned away for concurrency: the enforcing policies' budgets are not touched.
+    if (into === enforced && concurrencyDenied) continue;
+    for (const limit of policy.limits) into.push({ limit, key, cost: policy.cost });
+  }
+  return enforced.length > 0 || shadowed.length > 0
+    ? { op: 'consume', enforced, shadowed, nowMs }
+    : undefined;
+}
+
+/** Runs a step on a synchronous store. */
+function stepSync(store: MemoryStore, step: Step): unknown {
+  switch (step.op) {
+    case 'acquire':
+      return store.acquireSync(step.key, step.max, step.ttlMs);
+    case 'consume': {
+      let shadowed: Outcome | undefined;
+      if (step.shadowed.length > 0)
+        try {
+          shadowed = store.consumeSync(step.shadowed, step.nowMs);
+        } catch {}
+      const enforced = step.enforced.length > 0 ? store.consumeSync(step.enforced, step.nowMs) : undefined;
+      return { enforced, shadowed } satisfies Consumed;
+    }
+    case 'release':
+      for (const lease of step.leases.splice(0))
+        try {
+          store.releaseSync(lease);
+        } catch {}
+      return undefined;
+  }
+}
+
+/** Runs a step on any store. */
+async function stepAsync(store: Store, step: Step): Promise<unknown> {
+  switch (step.op) {
+    case 'acquire':
+      return store.acquire(step.key, step.max, step.ttlMs);
+    case 'consume': {
+      // A shadow policy never affects the response, its store failing included.
+      const [enforced, shadowed] = await Promise.allSettled([
+        step.enforced.length > 0 ? store.consume(step.enforced, step.nowMs) : undefined,
+        step.shadowed.length > 0 ? store.consume(step.shadowed, step.nowMs) : undefined,
+      ]);
+      if (enforced.status === 'rejected') throw enforced.reason;
+      return {
+        enforced: enforced.value,
+        shadowed: shadowed.status === 'fulfilled' ? shadowed.value : undefined,
+      } satisfies Consumed;
+    }
+    case 'release':
+      await Promise.all(step.leases.splice(0).map((lease) => store.release(lease).catch(() => false)));
+      return undefined;
+  }
+}
+
+/** Drives decision steps on a synchronous store: the verdict without a promise. */
+function runSync(steps: Generator<Step, Verdict, unknown>, store: MemoryStore): Verdict {
+  let next = steps.next();
+  while (next.done !== true) {
+    let answer: unknown;
+    try {
+      answer = stepSync(store, next.value);
+    } catch (error) {
+      next = steps.throw(error);
+      continue;
+    }
+    next = steps.next(answer);
+  }
+  return next.value;
+}
+
+/** Drives decision steps on any store. */
+async function runAsync(steps: Generator<Step, Verdict, unknown>, store: Store): Promise<Verdict> {
+  let next = steps.next();
+  while (next.done !== true) {
+    let answer: unknown;
+    try {
+      answer = await stepAsync(store, next.value);
+    } catch (error) {
+      next = steps.throw(error);
+      continue;
+    }
+    next = steps.next(answer);
+  }
+  return next.value;
+}
+
+const NO_RELEASE = (): Promise<void> => Promise.resolve();
+const NO_LEASES: Lease[] = Object.freeze([]) as unknown as Lease[];
 
 /**
- * Creates the enforcer: for each request it finds the matching policies, builds each one's key, checks
+ * Creates the enforcer: for each request it finds the matching policies and builds each one's key; it takes
+ * the concurrency leases first (a request turned away for concurrency spends no rate budget), then checks
  * every rate limit of every enforcing policy in **one atomic store call** (a request denied by one policy
- * consumes nothing from the others), then takes the concurrency leases; shadow policies are counted in a
- * call of their own and never reject. It announces every applied policy in the response's headers.
+ * consumes nothing from the others); shadow policies are counted in a call of their own and never reject.
+ * It announces every applied policy in the response's headers. On the memory store the whole decision is
+ * synchronous (`check`).
  *
  * @example
  * ```ts
@@ -117,18 +201,23 @@ const windowOf = (limit: Limit): number =>
  * ```
  */
 export function createEnforcer(options: EnforcerOptions): Enforcer {
-  const store = options.store ?? createMemoryStore();
   const clock = options.clock ?? systemClock;
+  // The enforcer's own store shares its clock, so a decision reads the time once.
+  const store = options.store ?? createMemoryStore({ clock });
+  const sync = syncOf(store);
+  const ownStore = options.store === undefined;
   const reject = createRejection(options.rejection);
+  const headerOptions = options.headers;
   const active = options.policies.policies.filter((policy) => policy.mode !== 'off');
   const withConcurrency = active.some((policy) => policy.concurrency !== undefined);
   const keyOf = createKeyOf({ clientIp: createClientIp(options.clientIp), keySecret: options.keySecret });
-  /** Gives back (once) every lease in `leases`; a failed release is left to the lease's expiry. */
-  const releaseAll = async (leases: Lease[]): Promise<void> => {
-    if (leases.length === 0) return;
-    const held = leases.splice(0);
-    await Promise.all(held.map((lease) => store.release(lease).catch(() => false)));
-  };
+  const unlimited: Verdict = Object.freeze({
+    allowed: true,
+    applied: Object.freeze([]),
+    headers: Object.freeze([]) as unknown as [string, string][],
+    holdsLeases: false,
+    release: NO_RELEASE,
+  });
 
   /**
    * Keeps the leases of a request in flight alive: each is renewed every half of its policy's `ttl`, so a
@@ -147,12 +236,12 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
     return timer;
   }
 
-  function matching(request: RequestInfo) {
+  function matching(request: RequestInfo): Matched[] {
     // Frameworks answer HEAD with the GET handler: a HEAD request is limited as the GET it stands for.
     const given = request.method.toUpperCase();
     const method = given === 'HEAD' ? 'GET' : given;
     const requestClass = classOf(method);
-    const found: { policy: Policy; key: string }[] = [];
+    const found: Matched[] = [];
     let path: string | undefined;
     let segments: string[] | undefined;
     for (const policy of active) {
@@ -181,147 +270,118 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
     return found;
   }
 
-  return {
-    async decide(request) {
-      const nowMs = clock();
-      const found = matching(request);
-      const leases: Lease[] = [];
-      const ttls: number[] = []; // each lease's policy ttl, for renewals
-      let renewal: ReturnType<typeof setInterval> | undefined;
-      const release = () => {
-        if (renewal !== undefined) clearInterval(renewal);
-        return releaseAll(leases);
-      };
+  /**
+   * One decision, written once for every store: it yields the store calls it needs (`Step`) and returns the
+   * verdict; `runSync` answers the steps on a synchronous store, `runAsync` on any store.
+   */
+  function* decisionSteps(found: Matched[]): Generator<Step, Verdict, unknown> {
+    const nowMs = clock();
+    // Without concurrency policies no lease is ever taken: one shared empty list.
+    const leases: Lease[] = withConcurrency ? [] : NO_LEASES;
+    let leaseOf: Map<Policy, AcquireResult> | undefined;
+    let concurrencyDenied: { policy: Policy; result: AcquireResult } | undefined;
+    let ttls: number[] | undefined; // each lease's policy ttl, for renewals
 
-      // Concurrency first: a request turned away for concurrency spends no rate budget, and one turned away
-      // for rate holds no slot.
-      const leaseOf = withConcurrency ? new Map<Policy, AcquireResult>() : undefined;
-      let concurrencyDenied: { limit: number; current: number } | undefined;
-      if (withConcurrency)
+    if (withConcurrency) {
+      leaseOf = new Map();
+      ttls = [];
+      for (const { policy, key } of found) {
+        if (policy.concurrency === undefined || concurrencyDenied !== undefined) continue;
+        let result: AcquireResult;
         try {
-          for (const { policy, key } of found) {
-            if (policy.concurrency === undefined || concurrencyDenied !== undefined) continue;
-            const result = await store.acquire(
-              `policy:${policy.name.replaceAll('%', '%25').replaceAll('|', '%7C')}|${key}`,
-              policy.concurrency.max,
-              policy.concurrency.ttlMs,
-            );
-            leaseOf!.set(policy, result);
-            if (result.acquired) {
-              leases.push(result.lease);
-              ttls.push(policy.concurrency.ttlMs);
-            } else if (policy.mode === 'enforce')
-              concurrencyDenied = { limit: result.max, current: result.current };
-          }
+          result = (yield {
+            op: 'acquire',
+            key: `policy:${policy.name.replaceAll('%', '%25').replaceAll('|', '%7C')}|${key}`,
+            max: policy.concurrency.max,
+            ttlMs: policy.concurrency.ttlMs,
+          }) as AcquireResult;
         } catch (error) {
-          await release();
+          // No verdict, so nobody could release the slots taken so far: give them back now.
+          if (leases.length > 0) yield { op: 'release', leases };
           throw error;
         }
-      if (concurrencyDenied !== undefined) await release();
-
-      const enforced: Check[] = [];
-      const shadowed: Check[] = [];
-      for (const { policy, key } of found) {
-        const into = policy.mode === 'enforce' ? enforced : shadowed;
-        if (into === enforced && concurrencyDenied !== undefined) continue;
-        for (const limit of policy.limits) into.push({ limit, key, cost: policy.cost });
+        leaseOf.set(policy, result);
+        if (result.acquired) {
+          leases.push(result.lease);
+          ttls.push(policy.concurrency.ttlMs);
+        } else if (policy.mode === 'enforce') concurrencyDenied = { policy, result };
       }
-      let enforceOutcome: Outcome | undefined;
-      let shadowOutcome: Outcome | undefined;
+      if (concurrencyDenied !== undefined && leases.length > 0) yield { op: 'release', leases };
+    }
+
+    const consume = consumeStep(found, concurrencyDenied !== undefined, ownStore ? nowMs : undefined);
+    let consumed: Consumed | undefined;
+    if (consume !== undefined) {
       try {
-        if (enforced.length > 0 && shadowed.length > 0) {
-          // A shadow policy never affects the response, its store failing included.
-          const [enforcedResult, shadowResult] = await Promise.allSettled([
-            store.consume(enforced),
-            store.consume(shadowed),
-          ]);
-          if (enforcedResult.status === 'rejected') throw enforcedResult.reason;
-          enforceOutcome = enforcedResult.value;
-          shadowOutcome = shadowResult.status === 'fulfilled' ? shadowResult.value : undefined;
-        } else if (enforced.length > 0) {
-          enforceOutcome = await store.consume(enforced);
-        } else if (shadowed.length > 0) {
-          shadowOutcome = await store.consume(shadowed).catch(() => undefined);
-        }
+        consumed = (yield consume) as Consumed;
       } catch (error) {
-        // No verdict, so nobody could release the slots taken above: give them back now.
-        await release();
+        if (leases.length > 0) yield { op: 'release', leases };
         throw error;
       }
-      const rateAllowed = enforceOutcome?.allowed ?? true;
-      if (!rateAllowed) await release();
+      if (consumed.enforced?.allowed === false && leases.length > 0) yield { op: 'release', leases };
+    }
 
-      let enforcedAt = 0;
-      let shadowedAt = 0;
-      const applied: AppliedPolicy[] = [];
-      for (const { policy, key } of found) {
-        const mode = policy.mode as Exclude<PolicyMode, 'off'>;
-        const outcome = mode === 'enforce' ? enforceOutcome : shadowOutcome;
-        const start = mode === 'enforce' ? enforcedAt : shadowedAt;
-        if (mode === 'enforce') enforcedAt += policy.limits.length;
-        else shadowedAt += policy.limits.length;
-        const decisions =
-          outcome === undefined ? [] : outcome.decisions.slice(start, start + policy.limits.length);
-        const lease = leaseOf?.get(policy);
-        applied.push(
-          lease === undefined ? { policy, mode, key, decisions } : { policy, mode, key, decisions, lease },
-        );
-      }
-
-      const quotas: QuotaReport[] = [];
-      for (const { policy, mode, decisions } of applied) {
-        for (const [i, decision] of decisions.entries()) {
-          const limit = policy.limits[i]!;
-          quotas.push({
-            name: policy.limits.length === 1 ? policy.name : `${policy.name}:${limit.name}`,
-            quota: capacityOf(limit),
-            windowMs: windowOf(limit),
-            remaining: decision.remaining,
-            resetAfterMs: decision.resetAfterMs,
-            shadow: mode === 'shadow',
-          });
-        }
-      }
-      const concurrency =
-        leaseOf === undefined ? undefined : applied.find((a) => a.lease !== undefined)?.lease;
-      const report: ResponseReport = { nowMs, quotas };
-      if (!rateAllowed) (report as { retryAfterMs?: number }).retryAfterMs = enforceOutcome!.retryAfterMs;
-      if (concurrency !== undefined)
-        (report as { concurrency?: ResponseReport['concurrency'] }).concurrency = {
-          limit: concurrency.max,
-          current: concurrency.current,
-        };
-      const headers = rateLimitHeaders(report, options.headers);
-      if (rateAllowed && concurrencyDenied === undefined) {
-        if (leases.length > 0) renewal = keepAlive(leases, ttls);
-        return { allowed: true, applied, headers, holdsLeases: leases.length > 0, release };
-      }
-
-      const violated = applied
-        .filter((a) => a.mode === 'enforce')
-        .flatMap(({ policy, decisions }) =>
-          decisions
-            .map((d, i) => ({ d, limit: policy.limits[i]! }))
-            .filter(({ d }) => !d.allowed)
-            .map(({ d, limit }) => ({
-              name: policy.limits.length === 1 ? policy.name : `${policy.name}:${limit.name}`,
-              limit: d.limit,
-              remaining: d.remaining,
-              resetAfterMs: d.resetAfterMs,
-              retryAfterMs: d.retryAfterMs,
-            })),
-        );
-      const rejection = rateAllowed
-        ? reject({ cause: 'concurrency', nowMs, concurrency: concurrencyDenied! })
-        : reject({ cause: 'rate', nowMs, retryAfterMs: enforceOutcome!.retryAfterMs, policies: violated });
-      return {
-        allowed: false,
-        applied,
-        headers,
-        holdsLeases: false,
-        rejection: { ...rejection, headers: [...headers, ...rejection.headers] },
-        release,
+    if (!withConcurrency) return rateOnly(nowMs, found, consumed);
+    const holdsLeases = leases.length > 0;
+    let release = NO_RELEASE;
+    if (holdsLeases) {
+      const renewal = keepAlive(leases, ttls!);
+      release = () => {
+        clearInterval(renewal);
+        return leases.length === 0
+          ? Promise.resolve()
+          : stepAsync(store, { op: 'release', leases }).then(() => {});
       };
+    }
+    return verdictOf(
+      {
+        nowMs,
+        found,
+        enforced: consumed?.enforced,
+        shadowed: consumed?.shadowed,
+        leases: leaseOf,
+        concurrencyDenied,
+        holdsLeases,
+        release,
+      },
+      headerOptions,
+      reject,
+    );
+  }
+
+  /** The verdict of a request no concurrency policy applies to. */
+  const rateOnly = (nowMs: number, found: readonly Matched[], consumed: Consumed | undefined) =>
+    verdictOf(
+      {
+        nowMs,
+        found,
+        enforced: consumed?.enforced,
+        shadowed: consumed?.shadowed,
+        leases: undefined,
+        concurrencyDenied: undefined,
+        holdsLeases: false,
+        release: NO_RELEASE,
+      },
+      headerOptions,
+      reject,
+    );
+
+  const check = (request: RequestInfo): Verdict | Promise<Verdict> => {
+    const found = matching(request);
+    if (found.length === 0) return unlimited;
+    if (sync !== undefined && !withConcurrency) {
+      // The common case on the memory store, without the steps: one synchronous consume.
+      const nowMs = clock();
+      const consume = consumeStep(found, false, ownStore ? nowMs : undefined);
+      return rateOnly(nowMs, found, consume && (stepSync(sync, consume) as Consumed));
+    }
+    const steps = decisionSteps(found);
+    return sync === undefined ? runAsync(steps, store) : runSync(steps, sync);
+  };
+  return {
+    check,
+    async decide(request) {
+      return check(request);
     },
   };
 }

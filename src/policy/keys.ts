@@ -83,6 +83,13 @@ export function createKeyOf(options: {
     method: string,
     endpoint: string,
   ): string | undefined => {
+    const only = policy.key.length === 1 && policy.scope !== 'endpoint' ? policy.key[0]! : undefined;
+    if (only !== undefined) {
+      // One part, shared scope (the common case): the key without an array.
+      const value = partValue(only, request, params);
+      if (value !== undefined) return `${partName(only)}=${encodeURIComponent(value)}`;
+      return policy.whenMissing === 'skip' ? undefined : `${partName(only)}~missing`;
+    }
     const parts: string[] = [];
     for (const part of policy.key) {
       const value = partValue(part, request, params);

@@ -22,7 +22,7 @@ const QUERY_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * ```
  */
 export function classOf(method: string): RequestClass {
-  return QUERY_METHODS.has(method.toUpperCase()) ? 'query' : 'command';
+  return QUERY_METHODS.has(method) || QUERY_METHODS.has(method.toUpperCase()) ? 'query' : 'command';
 }
 
 /**

@@ -12,7 +12,7 @@ import {
   key as validKey,
   nowMs as validNow,
 } from '../../internal/describe.js';
-import { FAST_PATH, type FastPath } from '../../internal/fast-path.js';
+import { FAST_PATH, type FastPath, markSynchronous } from '../../internal/fast-path.js';
 import type { AcquireResult, Check, Lease, Store } from '../types.js';
 import { type BatchStore, decideBatch } from './batch.js';
 import { type Keep, sweep } from './eviction.js';
@@ -260,7 +260,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     consumeOne: consumeOne as FastPath['consumeOne'],
   };
 
-  return {
+  return markSynchronous({
     consumeSync,
     peekSync,
     resetSync,
@@ -282,5 +282,5 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     renew: async (lease, ttlMs, nowMs) =>
       leases.renew(held, lease, positiveNumber('ttlMs', ttlMs), now(nowMs)),
     [FAST_PATH]: fastPath,
-  };
+  });
 }
