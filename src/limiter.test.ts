@@ -156,6 +156,25 @@ describe('createLimiter', () => {
   });
 });
 
+describe('a wrapped memory store', () => {
+  it('is used through its async methods: a wrapper that replaced consume sees every call', async () => {
+    const inner = createMemoryStore();
+    let calls = 0;
+    const store: Store = {
+      ...inner,
+      consume: (checks, nowMs) => {
+        calls++;
+        return inner.consume(checks, nowMs);
+      },
+    };
+    const limiter = createLimiter({ limits: [fixedWindow({ limit: 1, window: '1m' })], store });
+    expect('consumeSync' in limiter).toBe(false);
+    expect((await limiter.consume('k')).allowed).toBe(true);
+    expect((await limiter.consume('k')).allowed).toBe(false);
+    expect(calls).toBe(2);
+  });
+});
+
 describe('limit definitions', () => {
   it('validate every option with a clear message', () => {
     expect(() => tokenBucket({ rate: 0 })).toThrow(

@@ -135,6 +135,12 @@ async function stepAsync(store: Store, step: Step): Promise<unknown> {
       return store.acquire(step.key, step.max, step.ttlMs);
     case 'consume': {
       // A shadow policy never affects the response, its store failing included.
+      if (step.shadowed.length === 0)
+        return { enforced: await store.consume(step.enforced, step.nowMs), shadowed: undefined };
+      if (step.enforced.length === 0) {
+        const shadowed = await store.consume(step.shadowed, step.nowMs).catch(() => undefined);
+        return { enforced: undefined, shadowed } satisfies Consumed;
+      }
       const [enforced, shadowed] = await Promise.allSettled([
         step.enforced.length > 0 ? store.consume(step.enforced, step.nowMs) : undefined,
         step.shadowed.length > 0 ? store.consume(step.shadowed, step.nowMs) : undefined,
@@ -321,7 +327,6 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       if (consumed.enforced?.allowed === false && leases.length > 0) yield { op: 'release', leases };
     }
 
-    if (!withConcurrency) return rateOnly(nowMs, found, consumed);
     const holdsLeases = leases.length > 0;
     let release = NO_RELEASE;
     if (holdsLeases) {
@@ -369,11 +374,13 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
   const check = (request: RequestInfo): Verdict | Promise<Verdict> => {
     const found = matching(request);
     if (found.length === 0) return unlimited;
-    if (sync !== undefined && !withConcurrency) {
-      // The common case on the memory store, without the steps: one synchronous consume.
+    if (!withConcurrency) {
+      // The common case, without the steps: one consume (synchronous on the memory store).
       const nowMs = clock();
       const consume = consumeStep(found, false, ownStore ? nowMs : undefined);
-      return rateOnly(nowMs, found, consume && (stepSync(sync, consume) as Consumed));
+      if (consume === undefined) return rateOnly(nowMs, found, undefined);
+      if (sync !== undefined) return rateOnly(nowMs, found, stepSync(sync, consume) as Consumed);
+      return stepAsync(store, consume).then((consumed) => rateOnly(nowMs, found, consumed as Consumed));
     }
     const steps = decisionSteps(found);
     return sync === undefined ? runAsync(steps, store) : runSync(steps, sync);
