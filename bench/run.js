@@ -6,10 +6,13 @@
 // flight); then requests per second through Express and Fastify with and without a limiter (bench/http.js):
 // --only http (the HTTP part alone; `--only redis,http` runs both), --skip-http, --http-rounds N (default
 // 3), --http-duration S (default 2 seconds per cell and round), --http-warmup S (default 0.5),
-// --http-connections N (default 10), --http-profile DIR (CPU profiles of the limited servers, to DIR).
+// --http-connections N (default 10), --http-profile DIR (CPU profiles of the limited servers, to DIR); then
+// the gateway against the upstream and nginx (bench/gateway.js): --only gateway, --skip-gateway,
+// --gateway-rounds N (default 5), --gateway-duration S (default 2), --gateway-connections N (default 32).
 // Timing figures are for comparison within one run, never absolute claims.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { runGatewayBench } from './gateway.js';
 import { runHttpBench } from './http.js';
 import { IMPLEMENTATIONS } from './peers.js';
 import { runRedisBench } from './redis.js';
@@ -31,9 +34,10 @@ const rounds = option('rounds', 7);
 const onlyWords = text('only')?.split(',');
 const redisNamed = onlyWords?.includes('redis') ?? false;
 const httpNamed = onlyWords?.includes('http') ?? false;
+const gatewayNamed = onlyWords?.includes('gateway') ?? false;
 // Naming a part runs the named parts alone.
-const partsNamed = redisNamed || httpNamed;
-const only = onlyWords?.filter((o) => o !== 'redis' && o !== 'http');
+const partsNamed = redisNamed || httpNamed || gatewayNamed;
+const only = onlyWords?.filter((o) => o !== 'redis' && o !== 'http' && o !== 'gateway');
 const peerFilter = only === undefined || only.length === 0 ? undefined : only;
 const implementations = IMPLEMENTATIONS.filter(
   (i) => peerFilter === undefined || i.role !== 'peer' || peerFilter.some((o) => i.name.includes(o)),
@@ -66,6 +70,17 @@ if (!args.includes('--skip-http') && (!partsNamed || httpNamed)) {
     connections: option('http-connections', 10),
     skipRedis: args.includes('--skip-redis'),
     profile: profileDir === undefined ? undefined : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+    log,
+  });
+}
+
+if (!args.includes('--skip-gateway') && (!partsNamed || gatewayNamed)) {
+  log();
+  await runGatewayBench({
+    rounds: option('gateway-rounds', 5),
+    duration: option('gateway-duration', 2),
+    connections: option('gateway-connections', 32),
+    skipRedis: args.includes('--skip-redis'),
     log,
   });
 }

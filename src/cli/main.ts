@@ -1,10 +1,19 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { runKeysCommand } from '../keys/index.js';
 import { runDemo } from './demo.js';
+import { runCheckCommand, runGatewayCommand, runMockCommand } from './gateway.js';
 
 const HELP = `Usage: sluice <command> [options]
 
 Commands:
+  gateway --config FILE [--redis URL] [--port N] [--upstream URL] [--demo-upstream] [--env NAME]
+                                        run the gateway: enforce the config's policies in front of an upstream
+  check --config FILE [--env NAME]      validate a gateway configuration without starting anything
+  mock --preset NAME [--port N] [--env NAME]
+                                        a local stand-in of a reference API (gateway + fake upstream)
+  keys create|list|revoke --account A [--file PATH | --redis URL] …
+                                        manage the gateway's API keys
   demo [--requests N] [--interval MS]   run a short demo of the core limiter on the real clock
 
 Options:
@@ -37,6 +46,10 @@ export async function main(
     print(pkg.version);
     return 0;
   }
+  if (command === 'gateway') return runGatewayCommand(rest, print);
+  if (command === 'check') return runCheckCommand(rest, print);
+  if (command === 'mock') return runMockCommand(rest, print);
+  if (command === 'keys') return runKeysCommand(rest, print);
   if (command === 'demo') {
     const flags = parseFlags(rest, ['requests', 'interval']);
     if (typeof flags === 'string') {

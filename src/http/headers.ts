@@ -81,6 +81,12 @@ export interface HeaderOptions {
    * @default { limit: 'X-Concurrency-Limit', current: 'X-Concurrency-Current' }
    */
   readonly concurrencyNames?: { readonly limit: string; readonly current: string };
+  /**
+   * `Retry-After` (delta seconds) on every rejection whose wait is finite; `false` leaves it out, for APIs
+   * that announce the wait their own way (`retryAfterTimestamp`).
+   * @default true
+   */
+  readonly retryAfter?: boolean;
 }
 
 /**
@@ -294,7 +300,7 @@ export function rateLimitHeaders(report: ResponseReport, options: HeaderOptions 
       [names.current, String(whole(report.concurrency.current))],
     );
   }
-  if (retry !== undefined && Number.isFinite(retry))
+  if (retry !== undefined && Number.isFinite(retry) && options.retryAfter !== false)
     out.push(['Retry-After', String(Math.max(1, seconds(retry)))]);
   return out;
 }

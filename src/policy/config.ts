@@ -92,10 +92,11 @@ function policyOf(path: string, value: unknown, environment: string | undefined)
 
   let methods: Set<string> | undefined;
   let paths: PathPattern[] | undefined;
+  let except: PathPattern[] | undefined;
   let classes: Set<RequestClass> | undefined;
   if (o.match !== undefined) {
     const m = optionsObject(`${path}.match`, o.match);
-    knownKeys(`${path}.match`, m, ['methods', 'paths', 'class']);
+    knownKeys(`${path}.match`, m, ['methods', 'paths', 'except', 'class']);
     if (m.methods !== undefined) {
       methods = new Set(
         list(`${path}.match.methods`, m.methods, true).map((method, i) => {
@@ -108,6 +109,11 @@ function policyOf(path: string, value: unknown, environment: string | undefined)
     if (m.paths !== undefined) {
       paths = list(`${path}.match.paths`, m.paths, true).map((p, i) =>
         compilePath(p as string, `${path}.match.paths[${i}]`),
+      );
+    }
+    if (m.except !== undefined) {
+      except = list(`${path}.match.except`, m.except, true).map((p, i) =>
+        compilePath(p as string, `${path}.match.except[${i}]`),
       );
     }
     if (m.class !== undefined) {
@@ -199,7 +205,20 @@ function policyOf(path: string, value: unknown, environment: string | undefined)
       mode = modes[environment] as PolicyMode;
   }
 
-  return { name, methods, paths, classes, key, scope, whenMissing, limits: scoped, concurrency, cost, mode };
+  return {
+    name,
+    methods,
+    paths,
+    except,
+    classes,
+    key,
+    scope,
+    whenMissing,
+    limits: scoped,
+    concurrency,
+    cost,
+    mode,
+  };
 }
 
 /**

@@ -260,6 +260,12 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
         path ??= normalisedPath(request.path);
         endpoint = path;
       }
+      if (policy.except !== undefined) {
+        segments ??= segmentsOf(request.path);
+        let excluded = false;
+        for (const pattern of policy.except) excluded ||= pattern.matchSegments(segments) !== undefined;
+        if (excluded) continue;
+      }
       if (policy.paths !== undefined) {
         let hit: { params: Record<string, string>; endpoint: string } | undefined;
         segments ??= segmentsOf(request.path);

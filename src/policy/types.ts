@@ -78,6 +78,8 @@ export interface PolicyConfig {
   readonly match?: {
     readonly methods?: readonly string[];
     readonly paths?: readonly string[];
+    /** Paths left out even when `paths` matches them (e.g. `/**` except the endpoints with their own policy). */
+    readonly except?: readonly string[];
     readonly class?: RequestClass | readonly RequestClass[];
   };
   /** Whose budget: one part or a combination. @default 'ip' */
@@ -130,6 +132,8 @@ export interface Policy {
   /** Upper-case methods, or every method. */
   readonly methods: ReadonlySet<string> | undefined;
   readonly paths: readonly PathPattern[] | undefined;
+  /** Paths the policy never applies to. */
+  readonly except: readonly PathPattern[] | undefined;
   readonly classes: ReadonlySet<RequestClass> | undefined;
   readonly key: readonly KeyPart[];
   readonly scope: 'shared' | 'endpoint';

@@ -1,4 +1,4 @@
-import type { Decision, Outcome } from '../core/decision.js';
+import type { Decision, DegradedReason, Outcome } from '../core/decision.js';
 import { capacityOf, type Limit } from '../core/limits.js';
 import {
   type HeaderOptions,
@@ -53,6 +53,11 @@ export interface Verdict {
   readonly holdsLeases: boolean;
   /** Gives back the concurrency leases the request holds; call when the response finishes or the client goes away. */
   release(): Promise<void>;
+  /**
+   * Set only when a degraded store decided the rate limits (see `createResilientStore`): `store-timeout`,
+   * `store-error` or `fallback`.
+   */
+  readonly degraded?: DegradedReason;
 }
 
 /** A matched policy and the key its budget is kept under. */
@@ -122,6 +127,7 @@ class LazyVerdict implements Verdict {
   readonly rejection?: RejectionResponse;
   readonly holdsLeases: boolean;
   readonly release: () => Promise<void>;
+  readonly degraded?: DegradedReason;
   #answers: Answers;
   #applied: AppliedPolicy[] | undefined;
   constructor(answers: Answers, headers: [string, string][], rejection?: RejectionResponse) {
@@ -130,6 +136,8 @@ class LazyVerdict implements Verdict {
     if (rejection !== undefined) this.rejection = rejection;
     this.holdsLeases = rejection === undefined && answers.holdsLeases;
     this.release = answers.release;
+    const degraded = answers.enforced?.reason ?? answers.shadowed?.reason;
+    if (degraded !== undefined) this.degraded = degraded;
     this.#answers = answers;
   }
   get applied(): readonly AppliedPolicy[] {

@@ -1,0 +1,253 @@
+import { parse as parseYaml } from 'yaml';
+import { type Duration, parsePositiveDuration } from '../core/duration.js';
+import { ConfigError } from '../core/errors.js';
+import type { ClientIpOptions } from '../http/client-ip.js';
+import type { HeaderOptions } from '../http/headers.js';
+import type { RejectionOptions } from '../http/rejection.js';
+import { fail, integerAtLeast, knownKeys, nonEmptyString, optionsObject } from '../internal/describe.js';
+import { parsePolicies } from '../policy/config.js';
+import type { PolicySet } from '../policy/types.js';
+import { presetOf } from '../presets/index.js';
+
+/**
+ * Where the gateway keeps its counters: the in-memory store (one process), or Redis (several gateway
+ * instances share their limits).
+ *
+ * @example
+ * ```ts
+ * const store: GatewayStoreConfig = { type: 'redis', url: 'redis://127.0.0.1:6379', prefix: 'sluice', failureMode: 'fallback', timeoutMs: 50 };
+ * ```
+ */
+export type GatewayStoreConfig =
+  | { readonly type: 'memory'; readonly maxKeys?: number }
+  | {
+      readonly type: 'redis';
+      readonly url: string;
+      readonly prefix: string;
+      /** What decides while Redis is unreachable: a local store (`fallback`), allow (`open`) or deny (`closed`). */
+      readonly failureMode: 'fallback' | 'open' | 'closed';
+      readonly timeoutMs: number;
+    };
+
+/**
+ * A validated gateway configuration.
+ *
+ * @example
+ * ```ts
+ * const config: GatewayConfig = parseGatewayConfig({ upstream: { url: 'http://127.0.0.1:3000' }, preset: 'sales-data' });
+ * ```
+ */
+export interface GatewayConfig {
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly upstream: {
+    readonly url: string;
+    /** Time allowed for the upstream's response headers, and between body chunks. */
+    readonly timeoutMs: number;
+    /** Keep-alive connections to the upstream. */
+    readonly connections: number;
+  };
+  /** The admin endpoint (`/healthz`, `/readyz`, `/metrics`), on its own port; absent: none. */
+  readonly admin: { readonly host: string; readonly port: number } | undefined;
+  readonly store: GatewayStoreConfig;
+  readonly environment: string | undefined;
+  /** The preset the configuration builds on, if any. */
+  readonly preset: string | undefined;
+  readonly policies: PolicySet;
+  readonly headers: HeaderOptions;
+  readonly rejection: RejectionOptions;
+  readonly clientIp: ClientIpOptions;
+  /** API keys: callers must present a key the registry knows; absent: no authentication. */
+  readonly keys:
+    | {
+        readonly file: string;
+        /** The request header carrying the key. */
+        readonly header: string;
+        readonly maxActivePerAccount: number | undefined;
+      }
+    | undefined;
+  /** How long a graceful shutdown waits for requests in flight. */
+  readonly shutdownTimeoutMs: number;
+}
+
+const TOP = [
+  '$schema',
+  'listen',
+  'upstream',
+  'admin',
+  'store',
+  'environment',
+  'preset',
+  'policies',
+  'headers',
+  'rejection',
+  'clientIp',
+  'keys',
+  'shutdownTimeout',
+] as const;
+
+const duration = (path: string, value: unknown, fallback: Duration): number =>
+  parsePositiveDuration((value ?? fallback) as Duration, path);
+
+function port(path: string, value: unknown, fallback: number): number {
+  const n = integerAtLeast(path, value ?? fallback, 0);
+  if (n > 65_535) fail(path, 'a port number from 0 to 65535', value);
+  return n;
+}
+
+function address(path: string, value: unknown, fallback: { host: string; port: number }) {
+  if (value === undefined) return fallback;
+  const o = optionsObject(path, value);
+  knownKeys(path, o, ['host', 'port']);
+  return {
+    host: o.host === undefined ? fallback.host : nonEmptyString(`${path}.host`, o.host),
+    port: port(`${path}.port`, o.port, fallback.port),
+  };
+}
+
+function httpUrl(path: string, value: unknown, protocols: readonly string[]): string {
+  const text = nonEmptyString(path, value);
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return fail(path, `a URL like "${protocols[0]}//127.0.0.1:3000"`, value);
+  }
+  if (!protocols.includes(url.protocol)) fail(path, `a ${protocols.join(' or ')} URL`, value);
+  return text;
+}
+
+function storeOf(value: unknown): GatewayStoreConfig {
+  if (value === undefined) return { type: 'memory' };
+  const o = optionsObject('store', value);
+  if (o.type === 'memory' || o.type === undefined) {
+    knownKeys('store', o, ['type', 'maxKeys']);
+    return o.maxKeys === undefined
+      ? { type: 'memory' }
+      : { type: 'memory', maxKeys: integerAtLeast('store.maxKeys', o.maxKeys, 1) };
+  }
+  if (o.type !== 'redis') fail('store.type', '"memory" or "redis"', o.type);
+  knownKeys('store', o, ['type', 'url', 'prefix', 'failureMode', 'timeout']);
+  const failureMode = o.failureMode ?? 'fallback';
+  if (failureMode !== 'fallback' && failureMode !== 'open' && failureMode !== 'closed')
+    fail('store.failureMode', '"fallback", "open" or "closed"', failureMode);
+  return {
+    type: 'redis',
+    url: httpUrl('store.url', o.url, ['redis:', 'rediss:']),
+    prefix: o.prefix === undefined ? 'sluice' : nonEmptyString('store.prefix', o.prefix),
+    failureMode,
+    timeoutMs: duration('store.timeout', o.timeout, '50ms'),
+  };
+}
+
+/** An options object passed through to a library factory, which validates it in full when created. */
+function passThrough<T>(path: string, value: unknown, fallback: T | undefined): T {
+  if (value === undefined) return (fallback ?? {}) as T;
+  return { ...(fallback ?? {}), ...optionsObject(path, value) } as T;
+}
+
+/**
+ * Validates a gateway configuration (the parsed YAML or JSON). Every error names the path at fault and what
+ * was expected. A `preset` contributes its policies (before the file's own), header fields, rejection bodies
+ * and client-IP settings; the file's `headers`, `rejection` and `clientIp` override the preset's member by
+ * member. `environment` overrides the file's.
+ *
+ * @example
+ * ```ts
+ * const config = parseGatewayConfig({
+ *   upstream: { url: 'http://127.0.0.1:3000' },
+ *   policies: [{ name: 'per-ip', key: 'ip', limits: [{ type: 'fixedWindow', limit: 100, window: '1m' }] }],
+ * });
+ * ```
+ */
+export function parseGatewayConfig(raw: unknown, environment?: string): GatewayConfig {
+  const o = optionsObject('config', raw);
+  knownKeys('config', o, TOP);
+  const preset = o.preset === undefined ? undefined : presetOf(nonEmptyString('preset', o.preset));
+  const env =
+    environment ??
+    (o.environment === undefined ? preset?.defaultEnvironment : nonEmptyString('environment', o.environment));
+  const own = o.policies === undefined ? [] : o.policies;
+  if (!Array.isArray(own)) fail('policies', 'a list of policies', own);
+  const inherited = (preset?.config.policies ?? []) as unknown[];
+  if (inherited.length + own.length === 0)
+    throw new ConfigError(
+      'policies',
+      'The configuration has no `policies` and no `preset`: it would limit nothing',
+    );
+  let policies: PolicySet;
+  try {
+    policies = parsePolicies({ policies: [...inherited, ...own] }, env);
+  } catch (error) {
+    // Paths inside the combined list are shifted by the preset's policies: name them as the file has them.
+    if (error instanceof ConfigError && inherited.length > 0) {
+      const at = /^policies\[(\d+)\]/.exec(error.path);
+      const index = at === null ? -1 : Number(at[1]) - inherited.length;
+      if (index >= 0) {
+        const path = error.path.replace(/^policies\[\d+\]/, `policies[${index}]`);
+        throw new ConfigError(path, error.message.replaceAll(error.path, path), { cause: error });
+      }
+    }
+    throw error;
+  }
+
+  const upstreamRaw = optionsObject('upstream', o.upstream);
+  knownKeys('upstream', upstreamRaw, ['url', 'timeout', 'connections']);
+  const keysRaw = o.keys === undefined ? undefined : optionsObject('keys', o.keys);
+  if (keysRaw !== undefined) knownKeys('keys', keysRaw, ['file', 'header', 'maxActivePerAccount']);
+
+  return {
+    listen: address('listen', o.listen, { host: '127.0.0.1', port: 8080 }),
+    upstream: {
+      url: httpUrl('upstream.url', upstreamRaw.url, ['http:', 'https:']),
+      timeoutMs: duration('upstream.timeout', upstreamRaw.timeout, '30s'),
+      connections: integerAtLeast('upstream.connections', upstreamRaw.connections ?? 64, 1),
+    },
+    admin: o.admin === undefined ? undefined : address('admin', o.admin, { host: '127.0.0.1', port: 9090 }),
+    store: storeOf(o.store),
+    environment: env,
+    preset: preset?.name,
+    policies,
+    headers: passThrough<HeaderOptions>('headers', o.headers, preset?.headers),
+    rejection: passThrough<RejectionOptions>('rejection', o.rejection, preset?.rejection),
+    clientIp: passThrough<ClientIpOptions>('clientIp', o.clientIp, preset?.clientIp),
+    keys:
+      keysRaw === undefined
+        ? undefined
+        : {
+            file: nonEmptyString('keys.file', keysRaw.file),
+            header:
+              keysRaw.header === undefined
+                ? 'x-api-key'
+                : nonEmptyString('keys.header', keysRaw.header).toLowerCase(),
+            maxActivePerAccount:
+              keysRaw.maxActivePerAccount === undefined
+                ? preset?.keys?.maxActivePerAccount
+                : integerAtLeast('keys.maxActivePerAccount', keysRaw.maxActivePerAccount, 1),
+          },
+    shutdownTimeoutMs: duration('shutdownTimeout', o.shutdownTimeout, '10s'),
+  };
+}
+
+/**
+ * Parses and validates a gateway configuration written in YAML or JSON.
+ *
+ * @example
+ * ```ts
+ * const config = loadGatewayConfig(readFileSync('sluice.yaml', 'utf8'));
+ * ```
+ */
+export function loadGatewayConfig(text: string, environment?: string): GatewayConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(
+      'config',
+      `The configuration is not valid YAML or JSON: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  return parseGatewayConfig(raw, environment);
+}

@@ -1,0 +1,44 @@
+import { definePreset } from './define.js';
+
+/*
+ * Sales Layer APIs, seed 004 "Rate limiting": "50 requests | 10 seconds"; "Exceeding this limit may result in
+ * temporary throttling or request rejection"; "Keep a global rate limiter for the whole integration".
+ *
+ * Choices (the seed names no algorithm, key, header or body):
+ * - A fixed window of 50 per 10 seconds, aligned to the epoch: the table's "limit / time window" as written.
+ *   (A client may still land 50 at the end of one window and 50 at the start of the next: the seed's advice
+ *   to "keep a margin below the documented limit" is the client's side of that.)
+ * - Key `apiKey` (the `X-API-Key` header, hashed): one budget per integration credential. Requests without a
+ *   key share one budget rather than escape it.
+ * - Rejection: 429 with sluice's RFC 9457 problem body; headers: sluice's standard RateLimit fields.
+ */
+
+/**
+ * The Sales Layer APIs (seed 004): 50 requests per 10 seconds per API key, as a fixed window; 429 beyond.
+ *
+ * @example
+ * ```ts
+ * const enforcer = createEnforcer(presetOptions(salesData));
+ * ```
+ */
+export const salesData = definePreset({
+  name: 'sales-data',
+  description: 'Sales Layer APIs: 50 requests per 10 seconds per API key (fixed window); 429 beyond.',
+  source: 'seeds/004 (Sales Layer, "Rate limiting")',
+  config: {
+    policies: [
+      {
+        name: 'sales-data',
+        key: 'apiKey',
+        limits: [{ type: 'fixedWindow', limit: 50, window: '10s' }],
+      },
+    ],
+  },
+  headers: { profiles: ['ietf'] },
+  rejection: { statuses: { rate: 429 } },
+  routes: [
+    { method: 'GET', path: '/products', policies: ['sales-data'] },
+    { method: 'GET', path: '/categories', policies: ['sales-data'] },
+    { method: 'PATCH', path: '/products/123', policies: ['sales-data'] },
+  ],
+});
