@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../core/errors.js';
 import { type GatewayConfig, loadGatewayConfig, parseGatewayConfig } from '../gateway/config.js';
@@ -179,12 +181,28 @@ export async function runMockCommand(
     return 2;
   }
   const upstream = await startDemoUpstream();
-  const gateway = await runGateway({ config: withOverrides(config, { upstream: upstream.url }) });
+  const byCaller = config.policies.policies.some((p) => p.key.includes('user') || p.key.includes('account'));
+  const gateway = await runGateway({
+    config: withOverrides(config, { upstream: upstream.url }),
+    ...(byCaller ? { authenticate: mockCaller } : {}),
+  });
   print(banner(gateway, `a fake ${config.preset} upstream`));
+  if (byCaller)
+    print(
+      '  This API limits per caller: send any `X-API-Key: <anything>` (each key is its own API user and account); without one: 401.',
+    );
   return untilSignal(gateway, print, upstream.close);
 }
 
 function usage(print: (line: string) => void, message: string): number {
   print(`${message}. See \`sluice --help\`.`);
   return 2;
+}
+
+/** The mock's callers: any API key is accepted and is its own API user and account (hashed, never logged raw). */
+function mockCaller(req: IncomingMessage): { user: string; account: string } | undefined {
+  const key = req.headers['x-api-key'];
+  if (typeof key !== 'string' || key === '') return undefined;
+  const id = createHash('sha256').update(key).digest('base64url').slice(0, 16);
+  return { user: id, account: id };
 }

@@ -46,13 +46,24 @@ describe('rate limit header fields', () => {
       ['RateLimit-Limit', '5'],
       ['RateLimit-Remaining', '1'],
       ['RateLimit-Reset', '1'],
-      ['RateLimit-Policy', '100;w=60, 5;w=1'],
       ['X-RateLimit-Limit', '5'],
       ['X-RateLimit-Remaining', '1'],
       ['X-RateLimit-Reset', String(Math.ceil((NOW + 800) / 1000))],
     ]);
     const dict = decodeDict(field(fields, 'RateLimit')!) as unknown as Record<string, { value: unknown }>;
     expect([dict.limit?.value, dict.remaining?.value, dict.reset?.value]).toEqual([5, 1, 1]);
+  });
+
+  it('profiles sharing a field name: the first listed keeps it, so no field has two syntaxes', () => {
+    const fields = rateLimitHeaders(
+      { nowMs: NOW, quotas: [perMinute] },
+      { profiles: ['ietf', 'draft-6', 'draft-7'] },
+    );
+    const names = fields.map(([name]) => name.toLowerCase());
+    expect(new Set(names).size).toBe(names.length);
+    expect(field(fields, 'RateLimit-Policy')).toMatch(/^"/); // ietf's, a list of named members
+    expect(field(fields, 'RateLimit')).toMatch(/^"/);
+    expect(field(fields, 'RateLimit-Limit')).toBe('100');
   });
 
   it("reproduces the Platform API's fields byte for byte (its own spelling, the reset as a Unix time)", () => {

@@ -57,7 +57,8 @@ export interface QuotaReport {
  */
 export interface HeaderOptions {
   /**
-   * The profiles to emit, in order.
+   * The profiles to emit, in order. When two profiles share a field name (`RateLimit-Policy` in `ietf` and
+   * `draft-6`; `RateLimit` in `ietf` and `draft-7`), the first listed keeps it.
    * @default ['ietf']
    */
   readonly profiles?: readonly HeaderProfile[];
@@ -302,5 +303,19 @@ export function rateLimitHeaders(report: ResponseReport, options: HeaderOptions 
   }
   if (retry !== undefined && Number.isFinite(retry) && options.retryAfter !== false)
     out.push(['Retry-After', String(Math.max(1, seconds(retry)))]);
-  return out;
+  return (options.profiles?.length ?? 1) > 1 ? firstOfEachName(out) : out;
+}
+
+/**
+ * Profiles that share a field name (`RateLimit-Policy` in `ietf` and `draft-6`, `RateLimit` in `ietf` and
+ * `draft-7`) would give one field two syntaxes: the first profile listed keeps the name.
+ */
+function firstOfEachName(fields: [string, string][]): [string, string][] {
+  const seen = new Set<string>();
+  return fields.filter(([name]) => {
+    const lower = name.toLowerCase();
+    if (seen.has(lower)) return false;
+    seen.add(lower);
+    return true;
+  });
 }
