@@ -135,7 +135,7 @@ describe('the gateway with each preset', () => {
     expect(statuses.slice(0, 20)).toEqual(Array(20).fill(200));
     const denied = await fetch(`${gateway.url}/v1/communicate/email`, { ...a, method: 'POST' });
     expect(denied.status).toBe(429);
-    const body = await denied.json();
+    const body = (await denied.json()) as Record<string, string>;
     expect(Object.keys(body)).toEqual(['message', 'referenceUrl', 'nextValidRequestDate']);
     expect(body.referenceUrl).toBe('https://developers.fliplet.com/Rate-limiting-for-API.html');
     expect(new Date(body.nextValidRequestDate).getTime()).toBeGreaterThan(Date.now());
