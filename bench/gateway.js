@@ -18,7 +18,26 @@ const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const pad = (text, width) => String(text).padEnd(width);
 const fmt = (rps) => `${(rps / 1e3).toFixed(1)}k/s`;
 
-/** Starts a child process and resolves once `ready(output)` is true. */
+/** Resolves once something accepts connections on the loopback port (or rejects after 10 s). */
+async function listening(port) {
+  const { connect } = await import('node:net');
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Starts a child process and resolves once `ready(output)` is true (`ready` undefined: at once). */
 function child(command, args, ready) {
   const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -26,10 +45,11 @@ function child(command, args, ready) {
   return new Promise((resolve, reject) => {
     const onData = (chunk) => {
       out += chunk;
-      if (ready(out)) {
+      if (ready === undefined || ready(out)) {
         proc.stdout.off('data', onData);
         proc.stdout.resume();
-        proc.stderr.resume();
+        // A child's own errors stay visible.
+        proc.stderr.pipe(process.stderr);
         resolve({
           stop: async () => {
             proc.kill('SIGTERM');
@@ -40,6 +60,7 @@ function child(command, args, ready) {
     };
     proc.stdout.on('data', onData);
     proc.stderr.on('data', onData);
+    if (ready === undefined) onData('');
     proc.once('exit', (code) =>
       reject(new Error(`${command} exited (${code}) before it was ready:\n${out}`)),
     );
@@ -119,7 +140,7 @@ async function measure(cell, { connections, duration, overallRate }) {
   const tolerated = cell.status === 429 && !cell.warm ? (result.statusCodeStats[200]?.count ?? 0) : 0;
   if (result.errors > 0 || good === 0 || good + tolerated !== result.requests.total)
     throw new Error(
-      `${cell.name}: expected every response to be ${cell.status}, got ${JSON.stringify(result.statusCodeStats)}`,
+      `${cell.name}: expected every response to be ${cell.status}, got ${JSON.stringify(result.statusCodeStats)} of ${result.requests.total} requests, ${result.errors} errors (${result.timeouts} timeouts)`,
     );
   return { rps: result.requests.total / result.duration, p99: result.latency.p99 };
 }
@@ -136,12 +157,17 @@ export async function runGatewayBench({ rounds, duration, connections, skipRedis
     );
     const cells = [{ name: 'upstream, direct', port: upstreamPort, status: 200 }];
     const gateway = async (name, store, limit, status) => {
-      const port = await freePort();
-      const args = [CLI, 'gateway', '--config', gatewayConfig(dir, name, limit), '--port', String(port)];
+      // Port 0: the gateway picks a free port and prints it, so no other process can take it in between.
+      const args = [CLI, 'gateway', '--config', gatewayConfig(dir, name, limit), '--port', '0'];
       args.push('--upstream', `http://127.0.0.1:${upstreamPort}`);
       if (store !== undefined) args.push('--redis', `redis://127.0.0.1:${store}`);
-      stops.push((await child(process.execPath, args, (o) => o.includes('sluice gateway on'))).stop);
-      cells.push({ name, port, status, gateway: true });
+      let port;
+      const started = await child(process.execPath, args, (o) => {
+        port = /sluice gateway on http:\/\/127\.0\.0\.1:(\d+)/.exec(o)?.[1];
+        return port !== undefined;
+      });
+      stops.push(started.stop);
+      cells.push({ name, port: Number(port), status, gateway: true });
     };
     await gateway('sluice gateway, memory, allowed', undefined, 1_000_000_000, 200);
     await gateway('sluice gateway, memory, over the limit', undefined, 1, 429);
@@ -154,10 +180,9 @@ export async function runGatewayBench({ rounds, duration, connections, skipRedis
     const nginx = nginxBinary();
     if (nginx !== undefined) {
       const port = await freePort();
-      stops.push(
-        (await child(nginx, ['-c', nginxConfig(dir, port, upstreamPort), '-e', 'stderr'], () => true)).stop,
-      );
-      await new Promise((r) => setTimeout(r, 300));
+      stops.push((await child(nginx, ['-c', nginxConfig(dir, port, upstreamPort), '-e', 'stderr'])).stop);
+      // nginx prints nothing when it starts well: ready once its port accepts connections.
+      await listening(port);
       cells.push({ name: 'nginx limit_req, allowed', port, status: 200 });
     } else
       log(

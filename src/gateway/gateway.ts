@@ -203,13 +203,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const server = createServer(handle);
   server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.listen.port, config.listen.host, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.listen.port, config.listen.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    // Nothing may keep the process alive after a failed start (the Redis connection, the upstream pool).
+    await proxy.close();
+    await opened?.close();
+    throw error;
+  }
   const { address, port } = server.address() as AddressInfo;
   const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
 

@@ -110,6 +110,9 @@ export function createProxy(options: ProxyOptions) {
         body: hasBody ? req : null,
         signal: abort.signal,
       });
+      // An abort (the client left) errors the body stream whether or not it is being read: the loop below
+      // sees it; this listener keeps it from being an unhandled 'error' event when nothing reads any more.
+      upstream.body.on('error', () => {});
       options.onUpstream?.(upstream.statusCode, (performance.now() - started) / 1000);
       if (res.destroyed) {
         upstream.body.destroy();
