@@ -3,7 +3,12 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../core/errors.js';
-import { type GatewayConfig, loadGatewayConfig, parseGatewayConfig } from '../gateway/config.js';
+import {
+  type GatewayConfig,
+  loadGatewayConfig,
+  parseGatewayConfig,
+  requireCallers,
+} from '../gateway/config.js';
 import { startDemoUpstream } from '../gateway/demo-upstream.js';
 import { type RunningGateway, runGateway } from '../gateway/run.js';
 import { presetOf } from '../presets/index.js';
@@ -136,6 +141,7 @@ export async function runCheckCommand(
   if (typeof f.config !== 'string') return usage(print, 'Missing `--config FILE`');
   try {
     const config = loadGatewayConfig(readFileSync(f.config, 'utf8'), f.env as string | undefined);
+    requireCallers(config, false);
     const names = config.policies.policies.map((p) => `${p.name} (${p.mode})`).join(', ');
     print(`${f.config}: OK — ${config.policies.policies.length} policies: ${names}`);
     return 0;

@@ -251,3 +251,22 @@ export function loadGatewayConfig(text: string, environment?: string): GatewayCo
   }
   return parseGatewayConfig(raw, environment);
 }
+
+/**
+ * Policies keyed by the caller (`user`, `account`) need the gateway to know who calls: API keys (`keys`)
+ * or an `authenticate` function. Without either, every caller would share one budget: a `ConfigError`.
+ *
+ * @example
+ * ```ts
+ * requireCallers(config, false); // throws when a policy is keyed by user or account and `keys` is absent
+ * ```
+ */
+export function requireCallers(config: GatewayConfig, authenticates: boolean) {
+  if (authenticates || config.keys !== undefined) return;
+  const needing = config.policies.policies.find((p) => p.key.includes('user') || p.key.includes('account'));
+  if (needing !== undefined)
+    throw new ConfigError(
+      'keys',
+      `Policy \`${needing.name}\` is keyed by the caller (user or account), but the gateway does not know callers: add \`keys: { file }\` (API keys), or every caller would share one budget`,
+    );
+}

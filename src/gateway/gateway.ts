@@ -2,10 +2,11 @@ import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, dirname } from 'node:path';
+import { createClientIp } from '../http/client-ip.js';
 import { applyVerdict, decideOnce, requestInfoOf } from '../http/node.js';
 import { createEnforcer, type Enforcer, type Verdict } from '../policy/enforce.js';
 import type { Store } from '../store/types.js';
-import { type GatewayConfig, loadGatewayConfig } from './config.js';
+import { type GatewayConfig, loadGatewayConfig, requireCallers } from './config.js';
 import { createProxy } from './proxy.js';
 import { type GatewayStore, openGatewayStore } from './store.js';
 
@@ -53,6 +54,8 @@ export interface GatewayOptions {
     verdict: Verdict,
     seconds: number,
   ) => void;
+  /** Told of every failed store call. */
+  readonly onStoreError?: (reason: 'store-timeout' | 'store-error') => void;
   /** Told of every upstream answer. */
   readonly onUpstream?: (status: number | 'error', seconds: number) => void;
 }
@@ -110,7 +113,24 @@ function problem(res: ServerResponse, status: number, title: string, detail: str
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const logger = options.logger ?? SILENT;
-  const opened = options.store === undefined ? await openGatewayStore(options.config.store) : undefined;
+  requireCallers(options.config, options.authenticate !== undefined);
+  const opened =
+    options.store === undefined
+      ? await openGatewayStore(options.config.store, {
+          onError: (error, reason) => {
+            options.onStoreError?.(reason);
+            logger.warn({ err: error, reason }, 'rate limit store call failed');
+          },
+        })
+      : undefined;
+  if (opened?.ready === false)
+    logger.warn(
+      {
+        store: options.config.store.type,
+        failureMode: (options.config.store as { failureMode?: string }).failureMode,
+      },
+      'the store did not answer at start: deciding on the failure mode until it does',
+    );
   const store = options.store ?? opened!.store;
   let config = options.config;
   const enforcerOf = (c: GatewayConfig): Enforcer =>
@@ -122,7 +142,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       clientIp: c.clientIp,
     });
   let enforcer = enforcerOf(config);
+  // A peer is a trusted proxy when the client-IP rules would take the client from its forwarding field.
+  const clientIp = createClientIp({ ...config.clientIp, warnings: false });
+  const probe = { 'x-forwarded-for': '192.0.2.1', forwarded: 'for=192.0.2.1' };
   const proxy = createProxy({
+    trusted: (peer) => clientIp({ remoteAddress: peer, headers: probe }).via !== 'socket',
     upstream: config.upstream.url,
     timeoutMs: config.upstream.timeoutMs,
     connections: config.upstream.connections,
@@ -134,6 +158,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   function proceed(req: IncomingMessage, res: ServerResponse, verdict: Verdict, started: number) {
     options.onDecision?.(req, res, verdict, (performance.now() - started) / 1000);
     if (!applyVerdict(verdict, res)) return;
+    // The client left while the decision was being made: nothing to forward (its leases are released).
+    if (res.destroyed || req.socket.destroyed) return;
     const fixed = new Set(verdict.headers.map(([name]) => name.toLowerCase()));
     void proxy.forward(req, res, fixed);
   }

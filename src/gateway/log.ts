@@ -143,7 +143,9 @@ export function createGatewayLogger(options: GatewayLoggerOptions = {}): pino.Lo
       censor: '[redacted]',
     },
   };
-  return destination === undefined ? pino(settings) : pino(settings, destination);
+  // Standard output, buffered (4 KiB) and written asynchronously: one line per request must not cost a
+  // system call per request. `logger.flush()` empties the buffer (the gateway does so when it stops).
+  return pino(settings, destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 }));
 }
 
 const hasherOf = (secret: string | undefined) => (key: string) =>

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
 import { Pool } from 'undici';
 
 /**
@@ -35,6 +36,22 @@ function endToEnd(
   return out;
 }
 
+const DROPPED: ReadonlySet<string> = new Set(['host', 'expect']);
+
+/**
+ * The origin form (`/path?query`) of a request target: an absolute-form target (`http://other-host/path`)
+ * must not choose the upstream's virtual host.
+ */
+function originForm(target: string): string {
+  if (target.startsWith('/')) return target;
+  try {
+    const url = new URL(target);
+    return `${url.pathname}${url.search}`;
+  } catch {
+    return `/${target}`;
+  }
+}
+
 /** Appends a value to a comma-separated forwarding field. */
 const appended = (existing: string | string[] | undefined, value: string): string => {
   const before = Array.isArray(existing) ? existing.join(', ') : existing;
@@ -56,6 +73,12 @@ export interface ProxyOptions {
   readonly timeoutMs: number;
   /** Keep-alive connections to the upstream. */
   readonly connections: number;
+  /**
+   * Whether a peer address is a trusted proxy, whose `X-Forwarded-*` fields are kept (and appended to);
+   * others' are replaced, and their `Forwarded` and `X-Real-IP` dropped.
+   * @default no peer is trusted
+   */
+  readonly trusted?: (address: string) => boolean;
   /** Called once per forwarded request with its status (or `error`) and duration. */
   readonly onUpstream?: (status: number | 'error', seconds: number) => void;
 }
@@ -90,13 +113,26 @@ export function createProxy(options: ProxyOptions) {
       if (!res.writableFinished) abort.abort();
     };
     res.once('close', onClose);
-    const headers = endToEnd(req.headers, new Set(['host']));
-    headers['x-forwarded-for'] = appended(
-      req.headers['x-forwarded-for'],
-      req.socket.remoteAddress ?? 'unknown',
-    );
-    headers['x-forwarded-host'] = req.headers.host ?? base.host;
-    headers['x-forwarded-proto'] = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+    // `Expect: 100-continue` was answered by this server already; `Host` is the upstream's.
+    const headers = endToEnd(req.headers, DROPPED);
+    const peer = req.socket.remoteAddress ?? 'unknown';
+    // A peer's forwarding fields are believed only when it is a trusted proxy; otherwise they are replaced.
+    const trusted = options.trusted?.(peer) === true;
+    headers['x-forwarded-for'] = trusted ? appended(req.headers['x-forwarded-for'], peer) : peer;
+    const proto = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+    headers['x-forwarded-host'] =
+      (trusted && req.headers['x-forwarded-host']) || req.headers.host || base.host;
+    headers['x-forwarded-proto'] = (trusted && req.headers['x-forwarded-proto']) || proto;
+    if (!trusted) {
+      delete headers.forwarded;
+      delete headers['x-real-ip'];
+    }
+    // No request waits longer than the timeout for its response head, queued for a connection included.
+    let timedOut = false;
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, options.timeoutMs);
     const method = req.method ?? 'GET';
     const hasBody =
       req.headers['content-length'] !== undefined
@@ -105,7 +141,7 @@ export function createProxy(options: ProxyOptions) {
     try {
       const upstream = await pool.request({
         method: method as 'GET',
-        path: `${prefix}${req.url ?? '/'}`,
+        path: `${prefix}${originForm(req.url ?? '/')}`,
         headers,
         body: hasBody ? req : null,
         signal: abort.signal,
@@ -113,6 +149,7 @@ export function createProxy(options: ProxyOptions) {
       // An abort (the client left) errors the body stream whether or not it is being read: the loop below
       // sees it; this listener keeps it from being an unhandled 'error' event when nothing reads any more.
       upstream.body.on('error', () => {});
+      clearTimeout(deadline);
       options.onUpstream?.(upstream.statusCode, (performance.now() - started) / 1000);
       if (res.destroyed) {
         upstream.body.destroy();
@@ -120,20 +157,19 @@ export function createProxy(options: ProxyOptions) {
       }
       // The gateway's own rate limit fields win over any the upstream sent.
       res.writeHead(upstream.statusCode, endToEnd(upstream.headers, fixed) as OutgoingHttpHeaders);
-      for await (const chunk of upstream.body) {
-        if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
-        if (res.destroyed) break;
-      }
-      res.end();
+      // Streamed with back-pressure; a client that goes away destroys the upstream body (and the abort
+      // above cancels the request), an upstream failing mid-body ends the client's response early.
+      await pipeline(upstream.body, res);
     } catch (error) {
-      if (abort.signal.aborted) return; // the client left: nobody to answer
+      clearTimeout(deadline);
+      if (abort.signal.aborted && !timedOut) return; // the client left: nobody to answer
       options.onUpstream?.('error', (performance.now() - started) / 1000);
       if (res.headersSent) {
         res.destroy(error as Error); // mid-body: the client sees a truncated response, never a wrong one
         return;
       }
       const code = (error as { code?: string }).code ?? '';
-      const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
+      const timeout = timedOut || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
       const status = timeout ? 504 : 502;
       res.writeHead(status, { 'content-type': 'application/problem+json' });
       res.end(

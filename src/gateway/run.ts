@@ -57,7 +57,7 @@ export interface RunningGateway {
  * ```
  */
 export async function runGateway(options: RunGatewayOptions): Promise<RunningGateway> {
-  const logger = options.logger ?? createGatewayLogger();
+  const logger = options.logger ?? createGatewayLogger({ level: process.env.SLUICE_LOG_LEVEL ?? 'info' });
   const metrics = createGatewayMetrics();
 
   function onDecision(req: IncomingMessage, res: ServerResponse, verdict: Verdict, seconds: number) {
@@ -89,6 +89,7 @@ export async function runGateway(options: RunGatewayOptions): Promise<RunningGat
     logger,
     onDecision,
     onUpstream: (status, seconds) => metrics.observeUpstream(status, seconds),
+    onStoreError: (reason) => metrics.observeStoreError(reason),
     ...(authenticate === undefined
       ? {}
       : {
@@ -113,7 +114,15 @@ export async function runGateway(options: RunGatewayOptions): Promise<RunningGat
         return { ok: state === 'up', details: { store: state } };
       },
     });
-    const { host, port } = await admin.listen();
+    let bound: { host: string; port: number };
+    try {
+      bound = await admin.listen();
+    } catch (error) {
+      // A gateway without its admin endpoint is not what was configured: stop, and say why.
+      await gateway.close();
+      throw error;
+    }
+    const { host, port } = bound;
     adminUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     logger.info({ url: adminUrl }, 'admin endpoint listening (/healthz, /readyz, /metrics)');
   }
@@ -127,6 +136,7 @@ export async function runGateway(options: RunGatewayOptions): Promise<RunningGat
     close: async () => {
       await gateway.close();
       await admin?.close();
+      logger.flush();
     },
   };
 }

@@ -45,6 +45,14 @@ describe('sluice check', () => {
     expect(await runCheckCommand(['--config', file('preset: sales-data\n')], (l) => lines.push(l))).toBe(1);
     expect(lines.pop()).toMatch(/upstream/);
     expect(await runCheckCommand(['--nope'], (l) => lines.push(l))).toBe(2);
+    // A preset keyed by the caller needs API keys: without them every caller would share one budget.
+    expect(
+      await runCheckCommand(
+        ['--config', file('preset: merchant-api\nupstream: { url: "http://x" }\n')],
+        (l) => lines.push(l),
+      ),
+    ).toBe(1);
+    expect(lines.pop()).toMatch(/`merchant-api`.*keyed by the caller.*keys: \{ file \}/);
   });
 });
 

@@ -1,6 +1,6 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -99,11 +99,62 @@ describe('the gateway', () => {
     );
     expect(status.status).toBe(200);
     expect(status.headers['x-secret-hop']).toBeUndefined();
-    expect(seen['x-forwarded-for']).toBe('198.51.100.7, 127.0.0.1');
+    // No proxy is trusted: the client's own X-Forwarded-For is replaced by its address.
+    expect(seen['x-forwarded-for']).toBe('127.0.0.1');
     expect(seen['x-forwarded-host']).toBe(new URL(g.url).host);
     expect(seen['x-forwarded-proto']).toBe('http');
     expect(seen['x-drop-me']).toBeUndefined();
     expect(seen.te).toBeUndefined();
+  });
+
+  it("appends to a trusted proxy's X-Forwarded-For, forwards origin-form targets and never Expect", async () => {
+    let seen: { headers: Record<string, unknown>; url: string | undefined } = { headers: {}, url: undefined };
+    const echo: Server = createServer((req, res) => {
+      seen = { headers: req.headers, url: req.url };
+      req.resume();
+      req.once('end', () => res.end('ok'));
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise((resolve) => echo.close(resolve)));
+    const g = await gateway({
+      upstream: { url: `http://127.0.0.1:${(echo.address() as AddressInfo).port}/api` },
+      clientIp: { trustProxy: ['loopback'] },
+      policies: perIp(5),
+    });
+    const answer = (path: string, headers: Record<string, string>, body?: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest(`${g.url}${path}`, { method: body === undefined ? 'GET' : 'POST', headers });
+        req.once('response', (res) => {
+          res.resume();
+          res.once('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.once('error', reject);
+        req.end(body);
+      });
+    expect(await answer('/h', { 'x-forwarded-for': '198.51.100.7', 'x-forwarded-proto': 'https' })).toBe(200);
+    expect(seen.headers['x-forwarded-for']).toBe('198.51.100.7, 127.0.0.1');
+    expect(seen.headers['x-forwarded-proto']).toBe('https');
+    expect(seen.url).toBe('/api/h');
+    // A large upload announced with Expect: 100-continue is forwarded, without the Expect field.
+    expect(await answer('/up', { expect: '100-continue', 'content-length': '5' }, 'hello')).toBe(200);
+    expect(seen.headers.expect).toBeUndefined();
+    // An absolute-form target cannot pick the upstream's virtual host or path.
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(new URL(g.url).port), '127.0.0.1');
+      socket.once('connect', () =>
+        socket.write(
+          'GET http://internal.example/admin?x=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+        ),
+      );
+      let text = '';
+      socket.on('data', (chunk) => {
+        text += chunk;
+      });
+      socket.once('end', () => resolve(text));
+      socket.once('error', reject);
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 200/);
+    expect(seen.url).toBe('/api/admin?x=1');
   });
 
   it('answers 429 itself once the limit is reached, without calling the upstream', async () => {
@@ -138,6 +189,16 @@ describe('the gateway', () => {
     const late = await fetch(`${slow.url}/x?delay=2000`);
     expect(late.status).toBe(504);
     expect(await late.json()).toMatchObject({ status: 504, title: 'Gateway Timeout' });
+    // A request queued behind a busy connection is held to the same deadline.
+    const one = await gateway({
+      upstream: { url: u.url, timeout: '300ms', connections: 1 },
+      policies: perIp(5),
+    });
+    const busy = fetch(`${one.url}/x?delay=250`);
+    const started = Date.now();
+    const queued = await fetch(`${one.url}/x?delay=250`);
+    expect([queued.status, (await busy).status].sort()).toEqual([200, 504]);
+    expect(Date.now() - started).toBeLessThan(1_000);
   });
 
   it('releases a concurrency slot when the response ends and when the client goes away', async () => {
