@@ -1,9 +1,10 @@
+import { existsSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { type Duration, parsePositiveDuration } from '../core/duration.js';
 import { ConfigError } from '../core/errors.js';
-import type { ClientIpOptions } from '../http/client-ip.js';
+import { type ClientIpOptions, createClientIp } from '../http/client-ip.js';
 import type { HeaderOptions } from '../http/headers.js';
-import type { RejectionOptions } from '../http/rejection.js';
+import { createRejection, type RejectionOptions } from '../http/rejection.js';
 import { fail, integerAtLeast, knownKeys, nonEmptyString, optionsObject } from '../internal/describe.js';
 import { parsePolicies } from '../policy/config.js';
 import type { PolicySet } from '../policy/types.js';
@@ -139,10 +140,62 @@ function storeOf(value: unknown): GatewayStoreConfig {
   };
 }
 
-/** An options object passed through to a library factory, which validates it in full when created. */
-function passThrough<T>(path: string, value: unknown, fallback: T | undefined): T {
-  if (value === undefined) return (fallback ?? {}) as T;
-  return { ...(fallback ?? {}), ...optionsObject(path, value) } as T;
+/** An options object merged over the preset's, then validated by `check` with its paths under `path`. */
+function passThrough<T>(
+  path: string,
+  value: unknown,
+  fallback: T | undefined,
+  check: (options: T) => void,
+): T {
+  const merged = (
+    value === undefined ? (fallback ?? {}) : { ...(fallback ?? {}), ...optionsObject(path, value) }
+  ) as T;
+  try {
+    check(merged);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const inner = error.path === 'config' || error.path === '' ? path : `${path}.${error.path}`;
+    throw new ConfigError(inner, error.message.replaceAll(`\`${error.path}\``, `\`${inner}\``), {
+      cause: error,
+    });
+  }
+  return merged;
+}
+
+const PROFILES = ['ietf', 'draft-7', 'draft-6', 'legacy'];
+
+/** Validates header options (`rateLimitHeaders` takes them as they are, on the hot path). */
+function checkHeaders(options: HeaderOptions) {
+  const o = optionsObject('headers', options);
+  knownKeys('headers', o, [
+    'profiles',
+    'legacyNames',
+    'retryAfterTimestamp',
+    'concurrencyNames',
+    'retryAfter',
+  ]);
+  if (o.profiles !== undefined) {
+    if (!Array.isArray(o.profiles)) fail('profiles', `a list of ${PROFILES.join(', ')}`, o.profiles);
+    o.profiles.forEach((p: unknown, i) => {
+      if (!PROFILES.includes(p as string)) fail(`profiles[${i}]`, `one of ${PROFILES.join(', ')}`, p);
+    });
+  }
+  if (o.legacyNames !== undefined) {
+    const names = optionsObject('legacyNames', o.legacyNames);
+    knownKeys('legacyNames', names, ['limit', 'remaining', 'reset']);
+    for (const [k, v] of Object.entries(names))
+      if (v !== false && (typeof v !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(v)))
+        fail(`legacyNames.${k}`, 'a header name or false', v);
+  }
+  if (o.retryAfterTimestamp !== undefined) nonEmptyString('retryAfterTimestamp', o.retryAfterTimestamp);
+  if (o.concurrencyNames !== undefined) {
+    const names = optionsObject('concurrencyNames', o.concurrencyNames);
+    knownKeys('concurrencyNames', names, ['limit', 'current']);
+    nonEmptyString('concurrencyNames.limit', names.limit);
+    nonEmptyString('concurrencyNames.current', names.current);
+  }
+  if (o.retryAfter !== undefined && typeof o.retryAfter !== 'boolean')
+    fail('retryAfter', 'a boolean', o.retryAfter);
 }
 
 /**
@@ -207,9 +260,11 @@ export function parseGatewayConfig(raw: unknown, environment?: string): GatewayC
     environment: env,
     preset: preset?.name,
     policies,
-    headers: passThrough<HeaderOptions>('headers', o.headers, preset?.headers),
-    rejection: passThrough<RejectionOptions>('rejection', o.rejection, preset?.rejection),
-    clientIp: passThrough<ClientIpOptions>('clientIp', o.clientIp, preset?.clientIp),
+    headers: passThrough<HeaderOptions>('headers', o.headers, preset?.headers, checkHeaders),
+    rejection: passThrough<RejectionOptions>('rejection', o.rejection, preset?.rejection, createRejection),
+    clientIp: passThrough<ClientIpOptions>('clientIp', o.clientIp, preset?.clientIp, (c) =>
+      createClientIp({ ...c, warnings: false }),
+    ),
     keys:
       keysRaw === undefined
         ? undefined
@@ -254,7 +309,8 @@ export function loadGatewayConfig(text: string, environment?: string): GatewayCo
 
 /**
  * Policies keyed by the caller (`user`, `account`) need the gateway to know who calls: API keys (`keys`)
- * or an `authenticate` function. Without either, every caller would share one budget: a `ConfigError`.
+ * or an `authenticate` function. Without either, every caller would share one budget: a `ConfigError`. A
+ * key file that does not exist is one too (every request would get 401).
  *
  * @example
  * ```ts
@@ -262,6 +318,8 @@ export function loadGatewayConfig(text: string, environment?: string): GatewayCo
  * ```
  */
 export function requireCallers(config: GatewayConfig, authenticates: boolean) {
+  if (config.keys !== undefined && !existsSync(config.keys.file))
+    fail('keys.file', 'an API key file made by `sluice keys create --file …`', config.keys.file);
   if (authenticates || config.keys !== undefined) return;
   const needing = config.policies.policies.find((p) => p.key.includes('user') || p.key.includes('account'));
   if (needing !== undefined)

@@ -7,6 +7,7 @@ import { applyVerdict, decideOnce, requestInfoOf } from '../http/node.js';
 import { createEnforcer, type Enforcer, type Verdict } from '../policy/enforce.js';
 import type { Store } from '../store/types.js';
 import { type GatewayConfig, loadGatewayConfig, requireCallers } from './config.js';
+import { requestIdOf } from './log.js';
 import { createProxy } from './proxy.js';
 import { type GatewayStore, openGatewayStore } from './store.js';
 
@@ -166,6 +167,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   function handle(req: IncomingMessage, res: ServerResponse) {
     inFlight++;
+    // One id per request, for the logs, the upstream and the client (a sane incoming one is kept).
+    const requestId = requestIdOf(req.headers);
+    req.headers['x-request-id'] = requestId;
+    res.setHeader('X-Request-Id', requestId);
     res.once('close', () => {
       inFlight--;
       if (inFlight === 0) drained?.();
@@ -247,14 +252,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
 
   let lastText: string | undefined;
+  let loaded = config; // the configuration as the file gave it
   function reload(text?: string): boolean {
     let source = text;
     try {
       source ??= readFileSync(options.configPath!, 'utf8');
       if (text === undefined && source === lastText) return true;
       const next = loadGatewayConfig(source, options.environment);
+      // Compared with the file as last loaded: the command line's overrides are not changes.
       const fixed = (['listen', 'upstream', 'store', 'admin', 'keys'] as const).filter(
-        (k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]),
+        (k) => JSON.stringify(next[k]) !== JSON.stringify(loaded[k]),
       );
       if (fixed.length > 0)
         logger.warn(
@@ -262,7 +269,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           `config reloaded; ${fixed.join(', ')} take effect at the next restart`,
         );
       enforcer = enforcerOf(next);
-      config = { ...next, ...Object.fromEntries(fixed.map((k) => [k, config[k]])) };
+      config = {
+        ...next,
+        ...Object.fromEntries(
+          (['listen', 'upstream', 'store', 'admin', 'keys'] as const).map((k) => [k, config[k]]),
+        ),
+      };
+      loaded = next;
       lastText = source;
       logger.info({ policies: next.policies.policies.length }, 'config reloaded');
       return true;
@@ -279,6 +292,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   let watcher: FSWatcher | undefined;
   if (options.configPath !== undefined) {
     lastText = readFileSync(options.configPath, 'utf8');
+    try {
+      loaded = loadGatewayConfig(lastText, options.environment);
+    } catch {} // the file changed since it was read: the next reload reports it
     const file = basename(options.configPath);
     let timer: ReturnType<typeof setTimeout> | undefined;
     // The directory is watched: editors often replace the file rather than write it in place.

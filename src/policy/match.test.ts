@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { classOf, compilePath } from './match.js';
+import { classOf, compilePath, normalisedPath, segmentsOf } from './match.js';
 
 describe('request classes and path patterns', () => {
   it('GET, HEAD and OPTIONS are queries; every other method is a command', () => {
@@ -28,6 +28,17 @@ describe('request classes and path patterns', () => {
     expect(all.match('/a/b/c')?.endpoint).toBe('/a/b/c');
     expect(compilePath('/v1/reports/**').match('/v1/reports')?.endpoint).toBe('/v1/reports');
     expect(compilePath('/v1/reports/**').match('/v1/other')).toBeUndefined();
+  });
+
+  it('resolves dot segments (escaped ones too), so no spelling reaches another route', () => {
+    expect(segmentsOf('/v1/data-sources/../communicate/email')).toEqual(['v1', 'communicate', 'email']);
+    expect(segmentsOf('/v1/./a/%2e%2e/b')).toEqual(['v1', 'b']);
+    expect(segmentsOf('/../../etc')).toEqual(['etc']);
+    expect(normalisedPath('/a/../b')).toBe('/b');
+    expect(normalisedPath('/a/.hidden/b')).toBe('/a/.hidden/b');
+    const communicate = compilePath('/v1/communicate/**');
+    expect(communicate.match('/v1/data-sources/../communicate/email')).toBeDefined();
+    expect(compilePath('/v1/data-sources/**').match('/v1/data-sources/../communicate/email')).toBeUndefined();
   });
 
   it('a parameter named __proto__ is an ordinary parameter', () => {

@@ -55,8 +55,8 @@ export interface PathPattern {
 /**
  * The segments of a request target, normalised the way frameworks route it, so that no spelling of a path
  * escapes its limit: an absolute-form target (`http://host/path`) is reduced to its path, the query and
- * fragment are dropped, empty segments (`//`, a trailing `/`) are ignored, and each segment is
- * percent-decoded (`%70rocess` is `process`).
+ * fragment are dropped, empty segments (`//`, a trailing `/`) are ignored, each segment is percent-decoded
+ * (`%70rocess` is `process`), and dot segments are resolved (`/a/../b` is `/b`).
  */
 export function segmentsOf(target: string): string[] {
   if (NORMAL.test(target)) return target.slice(1).split('/');
@@ -66,12 +66,23 @@ export function segmentsOf(target: string): string[] {
   const end = path.search(/[?#]/);
   const bare = end === -1 ? path : path.slice(0, end);
   const segments: string[] = [];
-  for (const segment of bare.split('/')) if (segment.length > 0) segments.push(decode(segment));
+  for (const segment of bare.split('/')) {
+    if (segment.length === 0) continue;
+    const decoded = decode(segment);
+    // Dot segments are resolved as servers resolve them (RFC 3986 §5.2.4), escaped ones included, so that
+    // `/a/../b` is limited as `/b`.
+    if (decoded === '.') continue;
+    if (decoded === '..') segments.pop();
+    else segments.push(decoded);
+  }
   return segments;
 }
 
-/** A target already in normal form (the usual case): lower-case, unescaped, no empty segment, no query. */
-const NORMAL = /^(?:\/[a-z0-9._~!$&'()*+,;=:@-]+)+$/;
+/**
+ * A target already in normal form (the usual case): lower-case, unescaped, no empty or dot segment, no
+ * query.
+ */
+const NORMAL = /^(?:\/(?!\.\.?(?:\/|$))[a-z0-9._~!$&'()*+,;=:@-]+)+$/;
 
 /**
  * The normalised path of a request target, in lower case: `/` and its decoded segments.

@@ -34,6 +34,25 @@ describe('sluice check', () => {
     expect(lines.join('\n')).toMatch(/duration/);
   });
 
+  it('validates header, rejection and client-IP options at check time, with their paths', async () => {
+    const cases: [string, RegExp][] = [
+      ['headers: { profiles: ietf }', /`headers\.profiles` to be a list/],
+      ['headers: { profile: [ietf] }', /`headers\.profile`/],
+      [
+        'rejection: { statuses: { rate: 99 } }',
+        /`rejection\.statuses\.rate` to be an integer from 400 to 599/,
+      ],
+      ['clientIp: { trustProxy: yes-please }', /`clientIp\.trustProxy`/],
+      ['keys: { file: /nonexistent/keys.json }', /`keys\.file`/],
+    ];
+    for (const [extra, message] of cases) {
+      const lines: string[] = [];
+      const path = file(`preset: sales-data\nupstream: { url: "http://127.0.0.1:3000" }\n${extra}\n`);
+      expect(await runCheckCommand(['--config', path], (l) => lines.push(l)), extra).toBe(1);
+      expect(lines.join('\n'), extra).toMatch(message);
+    }
+  });
+
   it('names an unknown preset and a missing upstream', async () => {
     const lines: string[] = [];
     expect(
