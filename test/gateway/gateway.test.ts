@@ -63,6 +63,7 @@ describe('the gateway', () => {
       bodyBytes: 100_000,
     });
     expect(res.headers.get('ratelimit-policy')).toBe('"per-ip";q=5;w=3600');
+    expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/); // generated when none was sent
     expect(res.headers.get('ratelimit')).toMatch(/^"per-ip";r=4;t=\d+$/);
   });
 
@@ -87,6 +88,7 @@ describe('the gateway', () => {
             'x-drop-me': '1',
             connection: 'x-drop-me',
             te: 'trailers',
+            'x-request-id': 'req-42',
           },
         });
         req.once('response', (res) => {
@@ -99,6 +101,9 @@ describe('the gateway', () => {
     );
     expect(status.status).toBe(200);
     expect(status.headers['x-secret-hop']).toBeUndefined();
+    // The request id goes to the upstream and back to the client.
+    expect(seen['x-request-id']).toBe('req-42');
+    expect(status.headers['x-request-id']).toBe('req-42');
     // No proxy is trusted: the client's own X-Forwarded-For is replaced by its address.
     expect(seen['x-forwarded-for']).toBe('127.0.0.1');
     expect(seen['x-forwarded-host']).toBe(new URL(g.url).host);
