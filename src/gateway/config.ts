@@ -60,7 +60,9 @@ export interface GatewayConfig {
   /** API keys: callers must present a key the registry knows; absent: no authentication. */
   readonly keys:
     | {
-        readonly file: string;
+        /** The registry: a key file (`sluice keys --file`), or Redis (`sluice keys --redis`). */
+        readonly file: string | undefined;
+        readonly redis: { readonly url: string; readonly prefix: string | undefined } | undefined;
         /** The request header carrying the key. */
         readonly header: string;
         readonly maxActivePerAccount: number | undefined;
@@ -246,7 +248,11 @@ export function parseGatewayConfig(raw: unknown, environment?: string): GatewayC
   const upstreamRaw = optionsObject('upstream', o.upstream);
   knownKeys('upstream', upstreamRaw, ['url', 'timeout', 'connections']);
   const keysRaw = o.keys === undefined ? undefined : optionsObject('keys', o.keys);
-  if (keysRaw !== undefined) knownKeys('keys', keysRaw, ['file', 'header', 'maxActivePerAccount']);
+  if (keysRaw !== undefined) {
+    knownKeys('keys', keysRaw, ['file', 'redis', 'prefix', 'header', 'maxActivePerAccount']);
+    if ((keysRaw.file === undefined) === (keysRaw.redis === undefined))
+      fail('keys', 'exactly one of `file` (a key file) or `redis` (a redis:// URL)', keysRaw);
+  }
 
   return {
     listen: address('listen', o.listen, { host: '127.0.0.1', port: 8080 }),
@@ -269,7 +275,17 @@ export function parseGatewayConfig(raw: unknown, environment?: string): GatewayC
       keysRaw === undefined
         ? undefined
         : {
-            file: nonEmptyString('keys.file', keysRaw.file),
+            file: keysRaw.file === undefined ? undefined : nonEmptyString('keys.file', keysRaw.file),
+            redis:
+              keysRaw.redis === undefined
+                ? undefined
+                : {
+                    url: httpUrl('keys.redis', keysRaw.redis, ['redis:', 'rediss:']),
+                    prefix:
+                      keysRaw.prefix === undefined
+                        ? undefined
+                        : nonEmptyString('keys.prefix', keysRaw.prefix),
+                  },
             header:
               keysRaw.header === undefined
                 ? 'x-api-key'
@@ -318,13 +334,13 @@ export function loadGatewayConfig(text: string, environment?: string): GatewayCo
  * ```
  */
 export function requireCallers(config: GatewayConfig, authenticates: boolean) {
-  if (config.keys !== undefined && !existsSync(config.keys.file))
+  if (config.keys?.file !== undefined && !existsSync(config.keys.file))
     fail('keys.file', 'an API key file made by `sluice keys create --file …`', config.keys.file);
   if (authenticates || config.keys !== undefined) return;
   const needing = config.policies.policies.find((p) => p.key.includes('user') || p.key.includes('account'));
   if (needing !== undefined)
     throw new ConfigError(
       'keys',
-      `Policy \`${needing.name}\` is keyed by the caller (user or account), but the gateway does not know callers: add \`keys: { file }\` (API keys), or every caller would share one budget`,
+      `Policy \`${needing.name}\` is keyed by the caller (user or account), but the gateway does not know callers: add \`keys: { file }\` or \`keys: { redis }\` (API keys), or every caller would share one budget`,
     );
 }

@@ -81,25 +81,32 @@ export async function runGateway(options: RunGatewayOptions): Promise<RunningGat
     });
   }
 
-  const authenticate = options.authenticate ?? keysOf(options.config);
-  const gateway = await startGateway({
-    config: options.config,
-    ...(options.configPath === undefined ? {} : { configPath: options.configPath }),
-    ...(options.environment === undefined ? {} : { environment: options.environment }),
-    logger,
-    onDecision,
-    onUpstream: (status, seconds) => metrics.observeUpstream(status, seconds),
-    onStoreError: (reason) => metrics.observeStoreError(reason),
-    ...(authenticate === undefined
-      ? {}
-      : {
-          authenticate: async (req: IncomingMessage) => {
-            const identity = await authenticate(req);
-            if (identity === undefined) metrics.observeUnauthorized();
-            return identity;
-          },
-        }),
-  });
+  const registry = options.authenticate === undefined ? await keysOf(options.config) : undefined;
+  const authenticate = options.authenticate ?? registry?.authenticate;
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway({
+      config: options.config,
+      ...(options.configPath === undefined ? {} : { configPath: options.configPath }),
+      ...(options.environment === undefined ? {} : { environment: options.environment }),
+      logger,
+      onDecision,
+      onUpstream: (status, seconds) => metrics.observeUpstream(status, seconds),
+      onStoreError: (reason) => metrics.observeStoreError(reason),
+      ...(authenticate === undefined
+        ? {}
+        : {
+            authenticate: async (req: IncomingMessage) => {
+              const identity = await authenticate(req);
+              if (identity === undefined) metrics.observeUnauthorized();
+              return identity;
+            },
+          }),
+    });
+  } catch (error) {
+    await registry?.close();
+    throw error;
+  }
 
   let admin: AdminServer | undefined;
   let adminUrl: string | undefined;
@@ -120,6 +127,7 @@ export async function runGateway(options: RunGatewayOptions): Promise<RunningGat
     } catch (error) {
       // A gateway without its admin endpoint is not what was configured: stop, and say why.
       await gateway.close();
+      await registry?.close();
       throw error;
     }
     const { host, port } = bound;
@@ -136,6 +144,7 @@ export async function runGateway(options: RunGatewayOptions): Promise<RunningGat
     close: async () => {
       await gateway.close();
       await admin?.close();
+      await registry?.close();
       logger.flush();
     },
   };
@@ -143,20 +152,40 @@ export async function runGateway(options: RunGatewayOptions): Promise<RunningGat
 
 /**
  * Authentication by API key when the configuration has `keys`: the key in `keys.header` must be an active
- * key of the registry (a file); its API user and account become the request's `user` and `account`.
+ * key of the registry (a file, or Redis through ioredis); its API user and account become the request's
+ * `user` and `account`.
  */
-function keysOf(config: GatewayConfig): GatewayOptions['authenticate'] {
+async function keysOf(
+  config: GatewayConfig,
+): Promise<{ authenticate: GatewayOptions['authenticate']; close: () => Promise<void> } | undefined> {
   const keys = config.keys;
   if (keys === undefined) return undefined;
-  const registry = createKeyRegistry({
-    file: keys.file,
+  const common = {
     // The same secret as `sluice keys` (which reads it from this variable), when the keys are HMACs.
     ...(process.env.SLUICE_KEYS_SECRET === undefined ? {} : { secret: process.env.SLUICE_KEYS_SECRET }),
     ...(keys.maxActivePerAccount === undefined ? {} : { maxActivePerAccount: keys.maxActivePerAccount }),
-  });
-  return async (req) => {
-    const raw = req.headers[keys.header];
-    const identity = typeof raw === 'string' ? await registry.authenticate(raw) : undefined;
-    return identity === undefined ? undefined : { user: identity.user, account: identity.account };
+  };
+  let close = async () => {};
+  let registry: ReturnType<typeof createKeyRegistry>;
+  if (keys.redis !== undefined) {
+    const { Redis } = await import('ioredis');
+    const client = new Redis(keys.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: true });
+    client.on('error', () => {});
+    close = async () => {
+      client.disconnect();
+    };
+    registry = createKeyRegistry({
+      redis: client,
+      ...(keys.redis.prefix === undefined ? {} : { prefix: keys.redis.prefix }),
+      ...common,
+    });
+  } else registry = createKeyRegistry({ file: keys.file!, ...common });
+  return {
+    close,
+    authenticate: async (req) => {
+      const raw = req.headers[keys.header];
+      const identity = typeof raw === 'string' ? await registry.authenticate(raw) : undefined;
+      return identity === undefined ? undefined : { user: identity.user, account: identity.account };
+    },
   };
 }

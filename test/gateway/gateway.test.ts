@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadGatewayConfig, parseGatewayConfig } from '../../src/gateway/config.js';
 import { type DemoUpstream, startDemoUpstream } from '../../src/gateway/demo-upstream.js';
 import { type Gateway, type GatewayLogger, startGateway } from '../../src/gateway/gateway.js';
+import { createMemoryStore } from '../../src/store/memory/memory-store.js';
 
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -266,16 +267,24 @@ describe('the gateway', () => {
 
   it('shuts down gracefully: requests in flight finish, new connections are refused', async () => {
     const u = await upstream();
+    const store = createMemoryStore();
     const g = await startGateway({
-      config: parseGatewayConfig({ listen: { port: 0 }, upstream: { url: u.url }, policies: perIp(10) }),
+      config: parseGatewayConfig({
+        listen: { port: 0 },
+        upstream: { url: u.url },
+        policies: [...perIp(10), { name: 'flight', key: 'ip', concurrency: { max: 5 } }],
+      }),
+      store,
     });
     const inFlight = fetch(`${g.url}/slow?delay=300`);
     await new Promise((r) => setTimeout(r, 100));
+    expect(store.stats().leaseKeys).toBe(1);
     const closed = g.close();
     const res = await inFlight;
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ ok: true, path: '/slow' });
     await closed;
+    expect(store.stats().leaseKeys).toBe(0); // its concurrency slot was given back
     await expect(fetch(`${g.url}/x`)).rejects.toThrow();
   });
 });

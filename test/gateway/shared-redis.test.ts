@@ -4,7 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseGatewayConfig } from '../../src/gateway/config.js';
 import { type DemoUpstream, startDemoUpstream } from '../../src/gateway/demo-upstream.js';
+import { createGatewayLogger } from '../../src/gateway/log.js';
+import { runGateway } from '../../src/gateway/run.js';
+import { createKeyRegistry } from '../../src/keys/registry.js';
 import { freePort, type RedisServer, redisAvailable, startRedisServer } from '../redis/harness.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -78,4 +82,34 @@ describe.runIf(redisAvailable())('two gateway processes sharing Redis', () => {
       expect(await Promise.all(gateways.map(stopped))).toEqual([0, 0]);
     }
   }, 60_000);
+
+  it('authenticate callers against API keys kept in Redis', async () => {
+    const { Redis } = await import('ioredis');
+    const client = new Redis({ port: redis.port, host: '127.0.0.1' });
+    try {
+      const registry = createKeyRegistry({ redis: client, maxActivePerAccount: 6 });
+      const { key } = await registry.create({ account: 'acme' });
+      const running = await runGateway({
+        config: parseGatewayConfig({
+          preset: 'merchant-api',
+          listen: { port: 0 },
+          upstream: { url: upstream.url },
+          keys: { redis: `redis://127.0.0.1:${redis.port}` },
+        }),
+        logger: createGatewayLogger({ enabled: false }),
+      });
+      try {
+        expect(
+          (await fetch(`${running.gateway.url}/v1/orders`, { headers: { 'x-api-key': 'sk_nope' } })).status,
+        ).toBe(401);
+        const ok = await fetch(`${running.gateway.url}/v1/orders`, { headers: { 'x-api-key': key } });
+        expect(ok.status).toBe(200);
+        expect(ok.headers.get('ratelimit-remaining')).toBe('59');
+      } finally {
+        await running.close();
+      }
+    } finally {
+      client.disconnect();
+    }
+  });
 });
