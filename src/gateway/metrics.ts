@@ -260,6 +260,20 @@ export function createGatewayMetrics(options: GatewayMetricsOptions = {}): Gatew
     return name;
   };
 
+  // Label children resolved once per label set: prom-client hashes a label object on every call otherwise.
+  // Bounded by the policy label's own bound (policies × modes × outcomes).
+  const decisionChildren = new Map<string, { inc(): void }>();
+  const wouldRejectChildren = new Map<string, { inc(): void }>();
+  const nearLimitChildren = new Map<string, { inc(): void }>();
+  const child = (cache: Map<string, { inc(): void }>, key: string, make: () => { inc(): void }) => {
+    let found = cache.get(key);
+    if (found === undefined) {
+      found = make();
+      cache.set(key, found);
+    }
+    return found;
+  };
+
   const observeRejection = (cause: RejectionCause | 'unauthorized', status: number) => {
     rejections.inc({ cause: CAUSES.includes(cause) ? cause : 'other', status: statusLabel(status) });
   };
@@ -268,18 +282,23 @@ export function createGatewayMetrics(options: GatewayMetricsOptions = {}): Gatew
     registry,
     observeDecision(verdict, seconds, degradedReason) {
       if (validSeconds(seconds)) decisionSeconds.observe(seconds);
-      const reasons = new Set<string>();
-      if (degradedReason !== undefined) reasons.add(degradedReason);
+      let reasons: Set<string> | undefined;
+      if (degradedReason !== undefined) reasons = new Set([degradedReason]);
       for (const applied of verdict.applied) {
-        if (applied.lease?.reason !== undefined) reasons.add(applied.lease.reason);
+        if (applied.lease?.reason !== undefined) (reasons ??= new Set()).add(applied.lease.reason);
         const outcome = policyOutcome(applied);
         if (outcome === undefined) continue;
         const policy = policyLabel(applied.policy.name);
-        decisions.inc({ policy, mode: applied.mode, outcome });
-        if (outcome === 'would_reject') wouldReject.inc({ policy });
-        else if (outcome === 'allowed' && nearLimit(applied)) nearLimitTotal.inc({ policy });
+        child(decisionChildren, `${policy}\u0000${applied.mode}\u0000${outcome}`, () =>
+          decisions.labels({ policy, mode: applied.mode, outcome }),
+        ).inc();
+        if (outcome === 'would_reject')
+          child(wouldRejectChildren, policy, () => wouldReject.labels({ policy })).inc();
+        else if (outcome === 'allowed' && nearLimit(applied))
+          child(nearLimitChildren, policy, () => nearLimitTotal.labels({ policy })).inc();
       }
-      for (const reason of reasons) degraded.inc({ reason: DEGRADED.includes(reason) ? reason : 'other' });
+      for (const reason of reasons ?? [])
+        degraded.inc({ reason: DEGRADED.includes(reason) ? reason : 'other' });
       if (verdict.rejection !== undefined) observeRejection(causeOf(verdict), verdict.rejection.status);
     },
     requestStarted(verdict) {
