@@ -285,7 +285,10 @@ export function createGatewayMetrics(options: GatewayMetricsOptions = {}): Gatew
       let reasons: Set<string> | undefined;
       if (degradedReason !== undefined) reasons = new Set([degradedReason]);
       for (const applied of verdict.applied) {
-        if (applied.lease?.reason !== undefined) (reasons ??= new Set()).add(applied.lease.reason);
+        if (applied.lease?.reason !== undefined) {
+          reasons ??= new Set();
+          reasons.add(applied.lease.reason);
+        }
         const outcome = policyOutcome(applied);
         if (outcome === undefined) continue;
         const policy = policyLabel(applied.policy.name);
