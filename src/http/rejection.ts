@@ -1,5 +1,6 @@
 import { ConfigError } from '../core/errors.js';
 import { fail, knownKeys, optionsObject } from '../internal/describe.js';
+import { finite, problem, seconds } from './problem.js';
 
 /**
  * Why a request is rejected: `rate` (a quota is exhausted), `concurrency` (too many requests in flight),
@@ -171,7 +172,6 @@ export type Rejection = (context: RejectionContext) => RejectionResponse;
 
 const CAUSES: readonly RejectionCause[] = ['rate', 'concurrency', 'shed'];
 const DEFAULT_STATUS = { rate: 429, concurrency: 429, shed: 503 } as const;
-const PROBLEM_TYPES = 'https://iana.org/assignments/http-problem-types#';
 const MEDIA_TYPE = /^[\w!#$%&'*+.^`|~-]+\/[\w!#$%&'*+.^`|~-]+(;[\x20-\x7e]*)?$/;
 
 const PLACEHOLDERS = ['cause', 'status', 'retryAfter', 'nextValidRequestDate', 'policy'] as const;
@@ -244,14 +244,6 @@ function perCause(path: string, value: unknown): Partial<Record<RejectionCause, 
   throw new ConfigError(`${path}.${key}`, message);
 }
 
-const finite = (n: unknown): number | undefined =>
-  typeof n === 'number' && Number.isFinite(n) ? n : undefined;
-/** Whole seconds, at least 1, as `Retry-After` carries them; undefined when the wait is not finite. */
-function seconds(ms: unknown): number | undefined {
-  const wait = finite(ms);
-  return wait === undefined ? undefined : Math.min(Math.max(1, Math.ceil(wait / 1000)), 999_999_999_999_999);
-}
-
 function templateContext(context: RejectionContext, cause: RejectionCause, status: number): TemplateContext {
   const { nowMs } = context;
   const policies = Array.isArray(context.policies) ? context.policies : [];
@@ -286,51 +278,6 @@ function valuesOf(context: TemplateContext): Values {
   set('concurrencyLimit', finite(context.concurrency?.limit));
   set('concurrencyCurrent', finite(context.concurrency?.current));
   return values;
-}
-
-function problem(context: TemplateContext): Record<string, unknown> {
-  const { cause, policies, concurrency, retryAfter } = context;
-  const shed = cause === 'shed';
-  return {
-    // The problem types and titles of draft-ietf-httpapi-ratelimit-headers-10 §5.1 and §5.2.
-    type: PROBLEM_TYPES + (shed ? 'temporary-reduced-capacity' : 'quota-exceeded'),
-    title: shed
-      ? 'Request cannot be satisfied due to temporary server capacity constraints'
-      : 'Request cannot be satisfied as assigned quota has been exceeded',
-    status: context.status,
-    detail: detail(context),
-    'violated-policies':
-      policies.length === 0 && typeof concurrency?.policy === 'string'
-        ? [concurrency.policy]
-        : policies.map((p) => p.name),
-    policies: policies.map((p) => ({
-      name: p.name,
-      limit: finite(p.limit),
-      remaining: finite(p.remaining),
-      retryAfter: seconds(p.retryAfterMs),
-    })),
-    concurrency: concurrency && {
-      policy: typeof concurrency.policy === 'string' ? concurrency.policy : undefined,
-      limit: finite(concurrency.limit),
-      current: finite(concurrency.current),
-    },
-    retryAfter,
-    nextValidRequestDate: context.nextValidRequestDate,
-  };
-}
-
-function detail({ cause, policies, concurrency, retryAfter, retryAfterMs }: TemplateContext): string {
-  const wait = retryAfter === undefined ? '' : `retry in ${retryAfter} second${retryAfter === 1 ? '' : 's'}`;
-  if (cause === 'shed') return `The server is shedding load; ${wait || 'retry later'}.`;
-  if (cause === 'concurrency') {
-    const figures = concurrency ? ` (${concurrency.current} in flight, limit ${concurrency.limit})` : '';
-    const name = typeof concurrency?.policy === 'string' ? ` for ${JSON.stringify(concurrency.policy)}` : '';
-    return `Too many concurrent requests${name}${figures}; ${wait || 'retry when one completes'}.`;
-  }
-  const names = policies.map((p) => JSON.stringify(String(p.name))).join(', ');
-  const what = policies.length === 0 ? 'Rate limit' : `Quota${policies.length > 1 ? 's' : ''} ${names}`;
-  const never = retryAfterMs === Number.POSITIVE_INFINITY;
-  return `${what} exceeded; ${wait || (never ? 'the request costs more than the quota can ever allow' : 'retry later')}.`;
 }
 
 /** JSON text of a body; only a function template (named by `path`) can give a value JSON cannot carry. */
