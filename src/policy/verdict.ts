@@ -72,6 +72,8 @@ export interface Answers {
   readonly found: readonly Matched[];
   readonly enforced: Outcome | undefined;
   readonly shadowed: Outcome | undefined;
+  /** The enforcing budgets as read (not spent) for a request turned away for concurrency. */
+  readonly peeked?: Outcome | undefined;
   /** Each concurrency policy's answer (absent without concurrency policies). */
   readonly leases: ReadonlyMap<Policy, AcquireResult> | undefined;
   /** The enforcing concurrency policy that turned the request away, if one did. */
@@ -96,7 +98,7 @@ function eachDecisions(
   let shadowedAt = 0;
   for (const matched of answers.found) {
     const shadow = matched.policy.mode === 'shadow';
-    const outcome = shadow ? answers.shadowed : answers.enforced;
+    const outcome = shadow ? answers.shadowed : (answers.enforced ?? answers.peeked);
     visit(matched, shadow, outcome?.decisions, shadow ? shadowedAt : enforcedAt);
     if (shadow) shadowedAt += matched.policy.limits.length;
     else enforcedAt += matched.policy.limits.length;

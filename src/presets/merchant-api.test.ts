@@ -101,6 +101,9 @@ describe('preset merchant-api (seeds/003)', () => {
     expect(busy.headers.get('x-concurrency-limit')).toBe('5');
     expect(busy.headers.get('x-concurrency-current')).toBe('5');
     expect(busy.headers.get('retry-after')).toBeNull(); // "Only present when a 429 response is returned"
+    // "included on every response, including rate-limited responses": the budget as it stands, unspent.
+    expect(busy.headers.get('ratelimit-limit')).toBe('60');
+    expect(busy.headers.get('ratelimit-remaining')).toBe('55');
     expect(busy.headers.get('content-type')).toBe('application/problem+json');
     expect(busy.body).toBe(
       '{"type":"https://iana.org/assignments/http-problem-types#quota-exceeded",' +
