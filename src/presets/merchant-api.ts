@@ -17,8 +17,8 @@ import { definePreset } from './define.js';
  *   The seed calls `RateLimit-Limit` "the maximum number of requests you can make per minute"; it carries
  *   the burst, 60.
  * - The body: the seed shows none, so sluice's RFC 9457 problem stays (status 409 or 429 in it).
- * - A request turned away at the concurrency limit spends no rate budget (sluice takes the lease first), and
- *   so carries no RateLimit-* fields: its response reports concurrency only.
+ * - A request turned away at the concurrency limit spends no rate budget (sluice takes the lease first); its
+ *   409 still carries the RateLimit-* fields ("every response"), the budget read without spending it.
  */
 
 /**
