@@ -59,6 +59,8 @@ export interface RunningGateway {
 export async function runGateway(options: RunGatewayOptions): Promise<RunningGateway> {
   const logger = options.logger ?? createGatewayLogger({ level: process.env.SLUICE_LOG_LEVEL ?? 'info' });
   const metrics = createGatewayMetrics();
+  // With a secret, logged keys are HMACs: a plain hash of an IPv4 key could be reversed by trying them all.
+  const logSecret = process.env.SLUICE_LOG_SECRET;
 
   function onDecision(req: IncomingMessage, res: ServerResponse, verdict: Verdict, seconds: number) {
     metrics.observeDecision(verdict, seconds, verdict.degraded);
@@ -75,6 +77,7 @@ export async function runGateway(options: RunGatewayOptions): Promise<RunningGat
           status: res.writableFinished ? res.statusCode : 499,
           verdict,
           durationMs: performance.now() - started,
+          ...(logSecret === undefined ? {} : { keySecret: logSecret }),
         }),
         'request',
       );
@@ -97,8 +100,22 @@ export async function runGateway(options: RunGatewayOptions): Promise<RunningGat
         ? {}
         : {
             authenticate: async (req: IncomingMessage) => {
+              const started = performance.now();
               const identity = await authenticate(req);
-              if (identity === undefined) metrics.observeUnauthorized();
+              if (identity === undefined) {
+                metrics.observeUnauthorized();
+                // Answered 401 before any decision: logged too, as `unchecked`.
+                logger.info(
+                  decisionLogFields({
+                    requestId: requestIdOf(req.headers),
+                    method: req.method ?? 'GET',
+                    path: req.url ?? '/',
+                    status: 401,
+                    durationMs: performance.now() - started,
+                  }),
+                  'request',
+                );
+              }
               return identity;
             },
           }),

@@ -4,6 +4,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseGatewayConfig } from '../../src/gateway/config.js';
 import { startDemoUpstream } from '../../src/gateway/demo-upstream.js';
@@ -170,4 +171,46 @@ describe('the gateway with each preset', () => {
     const devStatuses = await burst(`${dev.gateway.url}/v1/integration_api/listings/query`, 230);
     expect(count(devStatuses, 429)).toBeGreaterThan(0);
   });
+
+  it('logs every request as one JSON line, 401s included, with hashed keys only', async () => {
+    const { file, keys } = await keyFile(['acme']);
+    const upstream = await startDemoUpstream();
+    closers.push(upstream.close);
+    const lines: Record<string, unknown>[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).split('\n')) if (line !== '') lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const running = await runGateway({
+      config: parseGatewayConfig({
+        preset: 'merchant-api',
+        listen: { port: 0 },
+        upstream: { url: upstream.url },
+        keys: { file },
+      }),
+      logger: createGatewayLogger({ destination }),
+    });
+    closers.push(running.close);
+    await (await fetch(`${running.gateway.url}/v1/orders?secret=1`)).arrayBuffer();
+    await (
+      await fetch(`${running.gateway.url}/v1/orders`, { headers: { 'x-api-key': keys[0]! } })
+    ).arrayBuffer();
+    await waitFor(() => lines.filter((l) => l.msg === 'request').length === 2);
+    const [unauthorized, allowed] = lines.filter((l) => l.msg === 'request');
+    expect(unauthorized).toMatchObject({ status: 401, outcome: 'unchecked', path: '/v1/orders' });
+    expect(allowed).toMatchObject({ status: 200, outcome: 'allowed', path: '/v1/orders' });
+    const text = JSON.stringify(lines);
+    expect(text).not.toContain(keys[0]!);
+    expect(text).not.toContain('secret=1');
+  });
 });
+
+async function waitFor(condition: () => boolean, timeoutMs = 5_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
