@@ -1,0 +1,360 @@
+import { RateLimitedError } from '../core/errors.js';
+import type { Limit } from '../core/limits.js';
+import { fail, cost as validCost } from '../internal/describe.js';
+import { createMemoryStore } from '../store/memory/memory-store.js';
+import type { Check } from '../store/types.js';
+import { QueueFullError, QueueTimeoutError } from './scheduler-errors.js';
+import {
+  checkConcurrency,
+  checkLimits,
+  resolveSchedulerOptions,
+  type SchedulerOptions,
+} from './scheduler-options.js';
+import { createPriorityQueue } from './scheduler-queue.js';
+
+export { QueueFullError, QueueTimeoutError } from './scheduler-errors.js';
+export type { SchedulerOptions } from './scheduler-options.js';
+
+/**
+ * Per-task options of {@link Scheduler.schedule}.
+ *
+ * @example
+ * ```ts
+ * const options: ScheduleOptions = { signal: AbortSignal.timeout(10_000), priority: 1, cost: 1 };
+ * ```
+ */
+export interface ScheduleOptions {
+  /** Aborting removes a queued task (rejecting with the signal's reason) or aborts a running one. */
+  signal?: AbortSignal;
+  /**
+   * Higher starts first; first in, first out within a priority. A finite number.
+   * @default 0
+   * @example 10
+   */
+  priority?: number;
+  /**
+   * Units taken from every limit when the task starts: a finite number ≥ 0.
+   * @default 1
+   * @example 5
+   */
+  cost?: number;
+}
+
+/**
+ * Counters of a scheduler, made by {@link Scheduler.stats}.
+ *
+ * @example
+ * ```ts
+ * const { queued, running, shed } = scheduler.stats();
+ * if (shed.timeout > 0) log.warn('tasks waited longer than maxWait');
+ * ```
+ */
+export interface SchedulerStats {
+  /** Tasks waiting now. */
+  readonly queued: number;
+  /** Tasks running now. */
+  readonly running: number;
+  /** Most tasks running at once so far. */
+  readonly peakRunning: number;
+  /** Tasks started. */
+  readonly started: number;
+  /** Started tasks that resolved. */
+  readonly completed: number;
+  /** Started tasks that rejected (or threw). */
+  readonly failed: number;
+  /** Tasks rejected without running: queue full, `maxWait` passed, aborted, or a cost no limit can ever allow. */
+  readonly shed: {
+    readonly full: number;
+    readonly timeout: number;
+    readonly aborted: number;
+    readonly oversized: number;
+  };
+  /** Sum of the queue waits of started tasks, in ms. */
+  readonly queueWaitTotalMs: number;
+  /** Longest queue wait of a started task, in ms. */
+  readonly queueWaitMaxMs: number;
+}
+
+/**
+ * A request scheduler, made by {@link createScheduler}.
+ *
+ * @example
+ * ```ts
+ * const scheduler: Scheduler = createScheduler({ limits: [tokenBucket({ rate: 10 })], concurrency: 4 });
+ * const response = await scheduler.schedule((signal) => fetch(url, { signal }));
+ * ```
+ */
+export interface Scheduler {
+  /**
+   * Runs `task` once every limit allows it and a concurrency slot is free; resolves or rejects as the task does.
+   * Rejects with `QueueFullError`, `QueueTimeoutError`, the signal's reason when aborted while queued, or a
+   * `RateLimitedError` (with `retryAfterMs: Infinity`) when `cost` exceeds a limit's capacity.
+   */
+  schedule<T>(task: (signal: AbortSignal) => Promise<T>, options?: ScheduleOptions): Promise<T>;
+  /** Holds every queued task until `untilMs` (a time on the scheduler's clock). The gate only ever extends. */
+  closeGate(untilMs: number): void;
+  /** The time until which the gate is closed (a past time, 0 at first, means open). */
+  gateUntilMs(): number;
+  /** Changes the concurrency cap; running tasks are never interrupted. */
+  setConcurrency(concurrency: number): void;
+  /** Replaces the limits; limits kept by `key` keep their state. */
+  setLimits(limits: readonly Limit[]): void;
+  /** A snapshot of the counters. */
+  stats(): SchedulerStats;
+}
+
+type ShedKind = keyof SchedulerStats['shed'];
+
+interface Entry {
+  readonly task: (signal: AbortSignal) => Promise<unknown>;
+  readonly cost: number;
+  readonly enqueuedAtMs: number;
+  readonly signal: AbortSignal | undefined;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (reason: unknown) => void;
+  state: 'queued' | 'running' | 'done';
+  /** Cancels the `maxWait` sleep. */
+  timer: AbortController | undefined;
+  /** The signal given to the task, once running. */
+  controller: AbortController | undefined;
+  onAbort: () => void;
+}
+
+/** The one store key under which the scheduler's limits keep their state. */
+const KEY = 'scheduler';
+
+/**
+ * Creates a scheduler: tasks wait in a priority queue until every limit allows them and a concurrency slot is
+ * free. Budget is taken only when a task starts; waits come from the limits' exact `retryAfterMs` (one sleep,
+ * no polling); a closed gate (a server's `Retry-After`) holds the whole queue.
+ *
+ * @example
+ * ```ts
+ * const scheduler = createScheduler({
+ *   limits: [tokenBucket({ rate: 10, burst: 5 })],
+ *   concurrency: 4,
+ *   maxQueue: 1000,
+ *   maxWait: '30s',
+ * });
+ * const data = await scheduler.schedule(async (signal) => (await fetch(url, { signal })).json(), {
+ *   priority: 1,
+ * });
+ * ```
+ */
+export function createScheduler(options: SchedulerOptions = {}): Scheduler {
+  const o = resolveSchedulerOptions(options);
+  const { clock, sleep, maxQueue, maxWaitMs } = o;
+  let limits = o.limits;
+  let concurrency = o.concurrency;
+  let gate = 0;
+  const store = createMemoryStore({ clock });
+  const queue = createPriorityQueue<Entry>();
+  const counts = {
+    running: 0,
+    peakRunning: 0,
+    started: 0,
+    completed: 0,
+    failed: 0,
+    waitTotal: 0,
+    waitMax: 0,
+  };
+  const shed: Record<ShedKind, number> = { full: 0, timeout: 0, aborted: 0, oversized: 0 };
+
+  // The one pending wake-up: a sleep until the head may start (a limit's retry time, or the gate).
+  let wake: { atMs: number; controller: AbortController } | undefined;
+  const cancelWake = () => {
+    wake?.controller.abort();
+    wake = undefined;
+  };
+  const wakeAt = (atMs: number, nowMs: number) => {
+    if (wake?.atMs === atMs) return;
+    cancelWake();
+    const current = { atMs, controller: new AbortController() };
+    wake = current;
+    const delay = atMs - nowMs;
+    sleep(delay > 0 ? delay : 1, current.controller.signal).then(
+      () => {
+        if (wake !== current) return;
+        wake = undefined;
+        pump();
+      },
+      () => {}, // cancelled
+    );
+  };
+
+  const checksFor = (cost: number): Check[] => limits.map((limit) => ({ limit, key: KEY, cost }));
+
+  /** Takes a queued entry out, rejects it and lets the rest of the queue move. */
+  const removeEntry = (entry: Entry, error: unknown, kind: ShedKind) => {
+    if (entry.state !== 'queued') return;
+    queue.remove(entry);
+    entry.state = 'done';
+    entry.timer?.abort();
+    entry.signal?.removeEventListener('abort', entry.onAbort);
+    shed[kind]++;
+    entry.reject(error);
+    pump();
+  };
+
+  const settle = (entry: Entry, ok: boolean, value: unknown) => {
+    entry.state = 'done';
+    entry.signal?.removeEventListener('abort', entry.onAbort);
+    counts.running--;
+    if (ok) counts.completed++;
+    else counts.failed++;
+    pump();
+    if (ok) entry.resolve(value);
+    else entry.reject(value);
+  };
+
+  const start = (entry: Entry, nowMs: number) => {
+    queue.remove(entry);
+    entry.state = 'running';
+    entry.timer?.abort();
+    counts.running++;
+    counts.peakRunning = Math.max(counts.peakRunning, counts.running);
+    counts.started++;
+    const waited = nowMs - entry.enqueuedAtMs;
+    counts.waitTotal += waited;
+    counts.waitMax = Math.max(counts.waitMax, waited);
+    const controller = new AbortController();
+    entry.controller = controller;
+    let result: Promise<unknown>;
+    try {
+      result = Promise.resolve(entry.task(controller.signal));
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    result.then(
+      (value) => settle(entry, true, value),
+      (error) => settle(entry, false, error),
+    );
+  };
+
+  /** Starts queued tasks from the head while they may start; otherwise arms the one wake-up needed. */
+  const drain = () => {
+    for (;;) {
+      const head = queue.peek();
+      if (head === undefined) return cancelWake();
+      const nowMs = clock();
+      const waited = nowMs - head.enqueuedAtMs;
+      if (waited > maxWaitMs) {
+        removeEntry(head, new QueueTimeoutError(maxWaitMs, waited), 'timeout');
+        continue;
+      }
+      if (gate > nowMs) return wakeAt(gate, nowMs);
+      if (counts.running >= concurrency) return cancelWake(); // a settling task pumps
+      if (limits.length > 0) {
+        const outcome = store.consumeSync(checksFor(head.cost), nowMs);
+        if (!outcome.allowed) {
+          if (outcome.retryAfterMs !== Number.POSITIVE_INFINITY)
+            return wakeAt(nowMs + outcome.retryAfterMs, nowMs);
+          removeEntry(head, new RateLimitedError(outcome.retryAfterMs), 'oversized');
+          continue;
+        }
+      }
+      start(head, nowMs);
+    }
+  };
+
+  // Re-entrant calls (a task scheduling another, a removal inside drain) run once more after the current one.
+  let pumping = false;
+  let again = false;
+  const pump = () => {
+    if (pumping) {
+      again = true;
+      return;
+    }
+    pumping = true;
+    try {
+      do {
+        again = false;
+        drain();
+      } while (again);
+    } finally {
+      pumping = false;
+    }
+  };
+
+  /** Arms the `maxWait` deadline: at the deadline the queue gets one last chance, then the task is shed. */
+  const armTimeout = (entry: Entry) => {
+    entry.timer = new AbortController();
+    sleep(maxWaitMs, entry.timer.signal).then(
+      () => {
+        pump();
+        const waited = clock() - entry.enqueuedAtMs;
+        removeEntry(entry, new QueueTimeoutError(maxWaitMs, waited), 'timeout');
+      },
+      () => {}, // the task started or left the queue
+    );
+  };
+
+  return {
+    schedule<T>(task: (signal: AbortSignal) => Promise<T>, options: ScheduleOptions = {}): Promise<T> {
+      if (typeof task !== 'function') fail('task', 'a function', task);
+      const cost = validCost(options.cost ?? 1);
+      const priority = options.priority ?? 0;
+      if (typeof priority !== 'number' || !Number.isFinite(priority))
+        fail('priority', 'a finite number', priority);
+      const { signal } = options;
+      if (signal?.aborted) {
+        shed.aborted++;
+        return Promise.reject(signal.reason);
+      }
+      let resolve!: (value: unknown) => void;
+      let reject!: (reason: unknown) => void;
+      const promise = new Promise<unknown>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      const entry: Entry = {
+        task,
+        cost,
+        enqueuedAtMs: clock(),
+        signal,
+        resolve,
+        reject,
+        state: 'queued',
+        timer: undefined,
+        controller: undefined,
+        onAbort: () => {
+          if (entry.state === 'queued') removeEntry(entry, signal!.reason, 'aborted');
+          else entry.controller?.abort(signal!.reason);
+        },
+      };
+      signal?.addEventListener('abort', entry.onAbort, { once: true });
+      queue.push(entry, priority);
+      pump();
+      if (entry.state === 'queued') {
+        if (queue.size > maxQueue) removeEntry(entry, new QueueFullError(maxQueue), 'full');
+        else if (maxWaitMs !== Number.POSITIVE_INFINITY) armTimeout(entry);
+      }
+      return promise as Promise<T>;
+    },
+    closeGate(untilMs) {
+      if (typeof untilMs !== 'number' || Number.isNaN(untilMs)) fail('untilMs', 'a time in ms', untilMs);
+      gate = Math.max(gate, untilMs);
+      pump();
+    },
+    gateUntilMs: () => gate,
+    setConcurrency(value) {
+      concurrency = checkConcurrency(value);
+      pump();
+    },
+    setLimits(value) {
+      limits = checkLimits(value);
+      pump();
+    },
+    stats: () => ({
+      queued: queue.size,
+      running: counts.running,
+      peakRunning: counts.peakRunning,
+      started: counts.started,
+      completed: counts.completed,
+      failed: counts.failed,
+      shed: { ...shed },
+      queueWaitTotalMs: counts.waitTotal,
+      queueWaitMaxMs: counts.waitMax,
+    }),
+  };
+}
