@@ -1,0 +1,21 @@
+/**
+ * `sluice/client`: a fetch-compatible client that paces below the server's limits, and its building blocks.
+ *
+ * @example
+ * ```ts
+ * import { createClient } from 'sluice/client';
+ * const client = createClient({ baseUrl: 'https://api.example.com/' });
+ * ```
+ */
+export * from './backoff.js';
+export { type Client, createClient } from './client.js';
+export { RECOVER_EVERY } from './client-adapt.js';
+export type { ClientClassStats } from './client-class.js';
+export { HttpStatusError } from './client-errors.js';
+export type { ClientEvents, ClientListener } from './client-events.js';
+export type { ClientClass, ClientOptions } from './client-options.js';
+export * from './hints.js';
+export * from './retry-policy.js';
+export * from './retry-policy-budget.js';
+export * from './retry-policy-presets.js';
+export * from './scheduler.js';
