@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { parseArgs } from 'node:util';
@@ -11,6 +10,7 @@ import {
 } from '../gateway/config.js';
 import { startDemoUpstream } from '../gateway/demo-upstream.js';
 import { type RunningGateway, runGateway } from '../gateway/run.js';
+import { keyedHash } from '../internal/hash.js';
 import { presetOf } from '../presets/index.js';
 
 type Flags = Record<string, string | boolean | undefined>;
@@ -209,6 +209,6 @@ function usage(print: (line: string) => void, message: string): number {
 function mockCaller(req: IncomingMessage): { user: string; account: string } | undefined {
   const key = req.headers['x-api-key'];
   if (typeof key !== 'string' || key === '') return undefined;
-  const id = createHash('sha256').update(key).digest('base64url').slice(0, 16);
+  const id = keyedHash(undefined)(key).slice(0, 16);
   return { user: id, account: id };
 }

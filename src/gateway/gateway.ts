@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { createClientIp } from '../http/client-ip.js';
 import { applyVerdict, decideOnce, requestInfoOf } from '../http/node.js';
+import { whenReady } from '../internal/maybe.js';
 import { createEnforcer, type Enforcer, type Verdict } from '../policy/enforce.js';
 import type { Store } from '../store/types.js';
 import { type GatewayConfig, loadGatewayConfig, requireCallers } from './config.js';
@@ -180,19 +181,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       decide(req, res, undefined, started);
       return;
     }
-    let identity: Identity | undefined | Promise<Identity | undefined>;
-    try {
-      identity = options.authenticate(req);
-    } catch (error) {
-      failed(res, error);
-      return;
-    }
-    if (identity instanceof Promise)
-      identity.then(
-        (known) => authenticated(req, res, known, started),
-        (error: unknown) => failed(res, error),
-      );
-    else authenticated(req, res, identity, started);
+    const authenticate = options.authenticate;
+    whenReady(
+      () => authenticate(req),
+      (identity) => authenticated(req, res, identity, started),
+      (error) => failed(res, error),
+    );
   }
 
   /** An unknown or revoked key gets 401 and consumes no one's budget. */
@@ -212,19 +206,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     identity: Identity | undefined,
     started: number,
   ) {
-    let verdict: Verdict | Promise<Verdict>;
-    try {
-      verdict = decideOnce(enforcer, req, requestInfoOf(req, identity));
-    } catch (error) {
-      failed(res, error);
-      return;
-    }
-    if (verdict instanceof Promise)
-      verdict.then(
-        (answer) => proceed(req, res, answer, started),
-        (error: unknown) => failed(res, error),
-      );
-    else proceed(req, res, verdict, started);
+    whenReady(
+      () => decideOnce(enforcer, req, requestInfoOf(req, identity)),
+      (verdict) => proceed(req, res, verdict, started),
+      (error) => failed(res, error),
+    );
   }
 
   function failed(res: ServerResponse, error: unknown) {

@@ -1,6 +1,7 @@
-import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { fail, knownKeys, optionsObject } from '../internal/describe.js';
+import { keyedHash } from '../internal/hash.js';
 import type { PolicyMode } from '../policy/types.js';
 import type { Verdict } from '../policy/verdict.js';
 import { type PolicyOutcome, policyOutcome } from './metrics.js';
@@ -148,11 +149,10 @@ export function createGatewayLogger(options: GatewayLoggerOptions = {}): pino.Lo
   return pino(settings, destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 }));
 }
 
-const hasherOf = (secret: string | undefined) => (key: string) =>
-  (secret === undefined ? createHash('sha256') : createHmac('sha256', secret))
-    .update(key)
-    .digest('base64url')
-    .slice(0, 16);
+const hasherOf = (secret: string | undefined) => {
+  const hash = keyedHash(secret);
+  return (key: string) => hash(key).slice(0, 16);
+};
 
 /**
  * The log fields of one request: its id, method, path without the query string, status, outcome, the

@@ -7,6 +7,7 @@ import type { GatewayConfig } from './config.js';
 import { type Gateway, type GatewayOptions, startGateway } from './gateway.js';
 import { createGatewayLogger, decisionLogFields, requestIdOf } from './log.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
+import { connectRedis } from './store.js';
 
 /**
  * Options of {@link runGateway}.
@@ -185,9 +186,7 @@ async function keysOf(
   let close = async () => {};
   let registry: ReturnType<typeof createKeyRegistry>;
   if (keys.redis !== undefined) {
-    const { Redis } = await import('ioredis');
-    const client = new Redis(keys.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: true });
-    client.on('error', () => {});
+    const client = await connectRedis(keys.redis.url, 'keys.redis');
     close = async () => {
       client.disconnect();
     };

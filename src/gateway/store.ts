@@ -45,31 +45,9 @@ export async function openGatewayStore(
     const store = createMemoryStore(config.maxKeys === undefined ? {} : { maxKeys: config.maxKeys });
     return { store, resilient: undefined, ready: true, close: async () => {} };
   }
-  let Redis: typeof import('ioredis').Redis;
-  try {
-    ({ Redis } = await import('ioredis'));
-  } catch (error) {
-    throw new ConfigError('store', 'A Redis store needs the `ioredis` package: npm install ioredis', {
-      cause: error,
-    });
-  }
-  const client = new Redis(config.url, {
-    enableOfflineQueue: false,
-    autoResendUnfulfilledCommands: false,
-    maxRetriesPerRequest: 0,
-    // Reconnect for ever, at most every 2 s: the breaker answers meanwhile.
-    retryStrategy: (times: number) => Math.min(times * 100, 2_000),
-  });
-  client.on('error', () => {}); // reported through the resilient store's errors and readiness
-  // Limits are shared only once Redis answers: wait for it (a while) before serving, so that the first
-  // requests are not decided by the failure mode while the connection is being made.
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, hooks.connectTimeoutMs ?? 2_000);
-    client.once('ready', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
+  // Limits are shared only once Redis answers: the first requests must not be decided by the failure mode
+  // while the connection is being made.
+  const client = await connectRedis(config.url, 'store', hooks.connectTimeoutMs);
   const resilient = createResilientStore(createRedisStore({ client, prefix: config.prefix }), {
     failureMode: config.failureMode,
     timeout: config.timeoutMs,
@@ -83,4 +61,41 @@ export async function openGatewayStore(
       client.disconnect();
     },
   };
+}
+
+/**
+ * An ioredis client for the gateway (the store, the API-key registry), with the settings that prevent
+ * replays after a reconnection (see the README); it resolves once Redis answers, or after
+ * `connectTimeoutMs` (the callers then serve on their failure mode until it does). Connection errors are
+ * reported by the callers' own failure handling, not as unhandled events. `path` names the setting in the
+ * error when ioredis is missing.
+ *
+ * @example
+ * ```ts
+ * const client = await connectRedis('redis://127.0.0.1:6379', 'store');
+ * ```
+ */
+export async function connectRedis(url: string, path: string, connectTimeoutMs = 2_000) {
+  let Redis: typeof import('ioredis').Redis;
+  try {
+    ({ Redis } = await import('ioredis'));
+  } catch (error) {
+    throw new ConfigError(path, 'Redis needs the `ioredis` package: npm install ioredis', { cause: error });
+  }
+  const client = new Redis(url, {
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    // Reconnect for ever, at most every 2 s.
+    retryStrategy: (times: number) => Math.min(times * 100, 2_000),
+  });
+  client.on('error', () => {});
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, connectTimeoutMs);
+    client.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  return client;
 }

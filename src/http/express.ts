@@ -1,4 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
+import { whenReady } from '../internal/maybe.js';
 import type { Enforcer, Verdict } from '../policy/enforce.js';
 import { applyVerdict, decideOnce, type Identify, requestInfoOf } from './node.js';
 
@@ -74,15 +75,7 @@ export function sluiceExpress(
       }
       if (allowed) next();
     };
-    let verdict: Verdict | Promise<Verdict>;
-    try {
-      verdict = decideOnce(enforcer, req, infoOf(req), options.warnings);
-    } catch (error) {
-      next(error);
-      return;
-    }
     // A synchronous store (memory) answers at once: the request goes on without waiting for a promise.
-    if (verdict instanceof Promise) verdict.then(proceed, next);
-    else proceed(verdict);
+    whenReady(() => decideOnce(enforcer, req, infoOf(req), options.warnings), proceed, next);
   };
 }

@@ -4,6 +4,7 @@ import type {
   FastifyReply,
   FastifyRequest,
 } from 'fastify';
+import { whenReady } from '../internal/maybe.js';
 import type { Enforcer, Verdict } from '../policy/enforce.js';
 import { decideOnce, type Identify, requestInfoOf } from './node.js';
 
@@ -86,25 +87,18 @@ export const sluiceFastify: FastifyPluginAsync<FastifyAdapterOptions> = Object.a
     // A callback hook rather than an async one: on a synchronous store (memory) the request goes on
     // without a promise.
     instance.addHook('onRequest', (request, reply, done) => {
-      let verdict: Verdict | Promise<Verdict>;
-      try {
-        verdict = decideOnce(
-          enforcer,
-          request,
-          requestInfoOf(request.raw, identify?.(request)),
-          options.warnings,
-          DECIDED,
-        );
-      } catch (error) {
-        done(error as Error);
-        return;
-      }
-      if (verdict instanceof Promise)
-        verdict.then(
-          (answer) => proceed(answer, request, reply, done),
-          (error: unknown) => done(error as Error),
-        );
-      else proceed(verdict, request, reply, done);
+      whenReady(
+        () =>
+          decideOnce(
+            enforcer,
+            request,
+            requestInfoOf(request.raw, identify?.(request)),
+            options.warnings,
+            DECIDED,
+          ),
+        (verdict) => proceed(verdict, request, reply, done),
+        (error) => done(error as Error),
+      );
     });
   },
   {

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import type { Script } from '../store/redis/scripts.js';
+import { scriptOf as script } from '../store/redis/scripts.js';
 
 /**
  * create. KEYS: records (hash id → record JSON), index (hash key-hash → identity JSON), the account's active
@@ -68,11 +67,6 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
 end
 return out
 `;
-
-const script = (source: string): Script => ({
-  source,
-  sha: createHash('sha1').update(source).digest('hex'),
-});
 
 /**
  * The key registry's scripts, each loaded once per server and then called by SHA1.

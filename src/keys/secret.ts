@@ -1,4 +1,5 @@
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { keyedHash } from '../internal/hash.js';
 
 /**
  * How a key's hash is made: SHA-256 of the raw key, or HMAC-SHA-256 with the registry's secret. Recorded
@@ -56,10 +57,7 @@ export const isWellFormedKey = (value: unknown): value is string =>
  * ```
  */
 export function keyHasher(secret: string | undefined): (rawKey: string) => string {
-  return (rawKey) =>
-    (secret === undefined ? createHash('sha256') : createHmac('sha256', secret))
-      .update(rawKey)
-      .digest('base64url');
+  return keyedHash(secret);
 }
 
 /**

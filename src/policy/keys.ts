@@ -1,5 +1,5 @@
-import { createHash, createHmac } from 'node:crypto';
 import type { ClientIp, ClientIpRequest } from '../http/client-ip.js';
+import { keyedHash } from '../internal/hash.js';
 import type { KeyPart, Policy } from './config.js';
 
 /**
@@ -24,13 +24,10 @@ export interface RequestInfo {
 }
 
 /** Credentials are hashed before use: never stored, keyed or logged raw; with a secret, an HMAC. */
-const hasherOf =
-  (secret: string | undefined) =>
-  (value: string): string =>
-    (secret === undefined ? createHash('sha256') : createHmac('sha256', secret))
-      .update(value)
-      .digest('base64url')
-      .slice(0, 32);
+const hasherOf = (secret: string | undefined) => {
+  const hash = keyedHash(secret);
+  return (value: string): string => hash(value).slice(0, 32);
+};
 
 const headerValue = (request: RequestInfo, name: string): string | undefined => {
   const value = request.headers[name];

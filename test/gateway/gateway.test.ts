@@ -8,6 +8,7 @@ import { loadGatewayConfig, parseGatewayConfig } from '../../src/gateway/config.
 import { type DemoUpstream, startDemoUpstream } from '../../src/gateway/demo-upstream.js';
 import { type Gateway, type GatewayLogger, startGateway } from '../../src/gateway/gateway.js';
 import { createMemoryStore } from '../../src/store/memory/memory-store.js';
+import { waitFor } from './wait.js';
 
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -293,11 +294,3 @@ const limitOf = (g: Gateway) => {
   const limit = g.config().policies.policies[0]?.limits[0];
   return limit?.kind === 'fixedWindow' ? limit.limit : undefined;
 };
-
-async function waitFor(condition: () => boolean, timeoutMs = 5_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

@@ -11,6 +11,7 @@ import { startDemoUpstream } from '../../src/gateway/demo-upstream.js';
 import { createGatewayLogger } from '../../src/gateway/log.js';
 import { type RunningGateway, runGateway } from '../../src/gateway/run.js';
 import { createKeyRegistry } from '../../src/keys/registry.js';
+import { waitFor } from './wait.js';
 
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -206,11 +207,3 @@ describe('the gateway with each preset', () => {
     expect(text).not.toContain('secret=1');
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 5_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

@@ -321,13 +321,21 @@ export interface Script {
   readonly sha: string;
 }
 
-const script = (source: string): Script => ({
+/**
+ * A script with its SHA1, for EVALSHA.
+ *
+ * @example
+ * ```ts
+ * const ping = scriptOf("return 'PONG'");
+ * ```
+ */
+export const scriptOf = (source: string): Script => ({
   source,
   sha: createHash('sha1').update(source).digest('hex'),
 });
 
 /** The scripts, each loaded once per server and then called by SHA1. */
 export const SCRIPTS = {
-  consume: script(CONSUME_SOURCE),
-  lease: script(LEASE_SOURCE),
+  consume: scriptOf(CONSUME_SOURCE),
+  lease: scriptOf(LEASE_SOURCE),
 } as const;
