@@ -12,22 +12,29 @@ import type { ServerQuota } from './hints-fields.js';
 export const RECOVER_EVERY = 10;
 
 /**
- * Runs a limit at `margin` of its rate and size: a token bucket keeps its period and gets `margin × rate`
- * and `⌊margin × burst⌋` (at least 1); a window gets `⌊margin × limit⌋` (at least 1).
+ * Runs a limit at a margin of its rate and size: a token bucket keeps its period and gets `rate × margin.rate`
+ * and `⌊burst × margin.burst⌋` (at least 1); a window gets `⌊limit × margin.rate⌋` (at least 1). A number
+ * is the same share for both.
  *
  * @example
  * ```ts
  * scaleLimit(fixedWindow({ limit: 10, window: '1s' }), 0.9); // 9 per 1 s
+ * scaleLimit(tokenBucket({ rate: 10, burst: 60 }), { rate: 0.98, burst: 0.9 }); // 9.8 per 1 s, burst 54
  * ```
  */
-export function scaleLimit(limit: Limit, margin: number): Limit {
-  if (margin === 1) return limit;
-  const name = `${limit.name}@${margin}`;
+export function scaleLimit(
+  limit: Limit,
+  margin: number | { readonly rate: number; readonly burst: number },
+): Limit {
+  const { rate, burst } = typeof margin === 'number' ? { rate: margin, burst: margin } : margin;
+  if (rate === 1 && (burst === 1 || limit.kind !== 'tokenBucket')) return limit;
   if (limit.kind === 'tokenBucket') {
-    const burst = Math.max(1, Math.floor(limit.burst * margin));
-    return tokenBucket({ rate: limit.rate * margin, per: limit.perMs, burst, name });
+    const name = rate === burst ? `${limit.name}@${rate}` : `${limit.name}@${rate}/${burst}`;
+    const size = Math.max(1, Math.floor(limit.burst * burst));
+    return tokenBucket({ rate: limit.rate * rate, per: limit.perMs, burst: size, name });
   }
-  const options = { limit: Math.max(1, Math.floor(limit.limit * margin)), window: limit.windowMs, name };
+  const name = `${limit.name}@${rate}`;
+  const options = { limit: Math.max(1, Math.floor(limit.limit * rate)), window: limit.windowMs, name };
   return limit.kind === 'fixedWindow' ? fixedWindow(options) : slidingWindow(options);
 }
 

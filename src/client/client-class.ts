@@ -1,68 +1,80 @@
 import type { Limit } from '../core/limits.js';
 import { type ConcurrencyState, learnedLimit, onConflict, onSuccess, scaleLimit } from './client-adapt.js';
-import type { ClientEvents } from './client-events.js';
+import type { Emit } from './client-events.js';
 import type { ResolvedClass, ResolvedClientOptions } from './client-options.js';
+import { createPacer } from './client-pacer.js';
+import { createTrafficCounters, type TrafficCounts, type WindowCounts } from './client-stats.js';
 import type { ServerHints } from './hints.js';
 import { createScheduler, type Scheduler, type SchedulerStats } from './scheduler.js';
 
 /**
- * The counters of one request class, from `client.stats()`: its scheduler's counters plus what the server
- * answered.
+ * The counters of one request class, from `client.stats()`: its scheduler's counters, what the server
+ * answered (in all, per endpoint and per time window), and how the class paces itself now.
  *
  * @example
  * ```ts
  * const { query } = client.stats();
- * console.log(query?.responses[429] ?? 0, query?.retries, query?.throttles, query?.concurrency);
+ * console.log(query?.responses[429] ?? 0, query?.retries, query?.averageRunning, query?.peakRunning);
+ * for (const [endpoint, counts] of Object.entries(query?.endpoints ?? {})) console.log(endpoint, counts.requests);
  * ```
  */
-export interface ClientClassStats extends SchedulerStats {
-  /** The concurrency cap now (after AIMD and the first-response probe). */
+export interface ClientClassStats extends SchedulerStats, TrafficCounts {
+  /** The concurrency cap now (after AIMD, the server's announced limit and the first-response probe). */
   readonly concurrency: number;
   /** The names of the limits the class runs now (configured ones at `margin`, then the learned one). */
   readonly limits: readonly string[];
-  /** Responses received, by status (every attempt counts). */
-  readonly responses: Readonly<Record<number, number>>;
-  /** Attempts retried. */
-  readonly retries: number;
-  /** 429 and 409 responses. */
-  readonly throttles: number;
+  /** The refill rate per second learned from `remaining` (adaptive), when known. */
+  readonly learnedRefillPerSecond?: number;
+  /** The start rate per second that repeated 429s cut the class to, while it recovers. */
+  readonly rateCap?: number;
+  /** Counters per endpoint label. */
+  readonly endpoints: Readonly<Record<string, TrafficCounts>>;
+  /** Counters of the last time windows (`statsWindow`), oldest first, the current one last. */
+  readonly windows: readonly WindowCounts[];
 }
 
 /** The live state of one request class. */
 export interface ClassRuntime {
   readonly config: ResolvedClass;
   readonly scheduler: Scheduler;
+  /** An attempt starts (is sent). */
+  started(endpoint: string, nowMs: number): void;
   /** Records a response and learns from its hints. */
-  observe(status: number, hints: ServerHints, nowMs: number): void;
+  observe(endpoint: string, status: number, hints: ServerHints, nowMs: number): void;
+  /** An attempt got no response. */
+  failed(endpoint: string): void;
   /** Handles a 429 or 409 (while its attempt still runs): closes the gate for `waitMs`; a 409 halves the concurrency. */
-  throttle(status: number, waitMs: number, nowMs: number): void;
+  throttle(endpoint: string, status: number, waitMs: number, nowMs: number): void;
   /** Counts a retry. */
-  retried(): void;
+  retried(endpoint: string): void;
   stats(): ClientClassStats;
 }
-
-type Emit = <E extends keyof ClientEvents>(event: E, payload: ClientEvents[E]) => void;
 
 /**
  * Creates the runtime of a class. Rules:
  * - configured limits run at `margin` (see `scaleLimit`);
  * - adaptive: the binding quota's `limit` per `windowMs` becomes a sliding window at `margin` (see
- *   `learnedLimit`), and a quota with `remaining: 0` closes the gate until its reset;
+ *   `learnedLimit`); a quota with `remaining` but no window is paced by its learned refill (see
+ *   `createPacer`); a quota with `remaining: 0` closes the gate until its reset; `X-Concurrency-Limit` caps
+ *   the concurrency;
  * - adaptive with no configured limits: one request at a time until the first response (a probe, so that a
  *   burst does not hit an unknown limit before the headers tell it);
- * - 409: concurrency halves (AIMD, at least 1) and recovers by one per `RECOVER_EVERY` 2xx responses.
+ * - 409: concurrency halves (AIMD, at least 1) and recovers by one per `RECOVER_EVERY` 2xx responses;
+ * - a repeated 429 halves the start rate, which recovers gradually (see `createPacer`).
  */
 export function createClassRuntime(
   config: ResolvedClass,
   options: ResolvedClientOptions,
   emit: Emit,
 ): ClassRuntime {
-  const { margin, adaptive, clock, sleep } = options;
+  const { margin, adaptive, clock, sleep, persistentThrottling } = options;
+  const name = config.name;
   const configured = config.limits.map((limit) => scaleLimit(limit, margin));
   let learned: Limit | undefined;
   let probing = adaptive && configured.length === 0;
   let aimd: ConcurrencyState = { limit: config.concurrency, successes: 0 };
-  const concurrency = () => (probing ? 1 : Math.min(aimd.limit, config.concurrency));
+  let serverConcurrency = Number.POSITIVE_INFINITY;
+  const concurrency = () => (probing ? 1 : Math.min(aimd.limit, config.concurrency, serverConcurrency));
   const scheduler = createScheduler({
     limits: configured,
     concurrency: concurrency(),
@@ -71,56 +83,125 @@ export function createClassRuntime(
     clock,
     sleep,
   });
-  const responses: Record<number, number> = {};
-  let retries = 0;
-  let throttles = 0;
+  const pacer = createPacer(margin.rate);
+  const counters = createTrafficCounters(clock, options.statsWindowMs);
   const limits = () => (learned === undefined ? configured : [...configured, learned]);
+  let throttleTimes: number[] = [];
+  let alertedAtMs = Number.NEGATIVE_INFINITY;
 
-  const closeGate = (untilMs: number) => {
+  const setConcurrency = (from: number, reason: 'conflict' | 'recovery' | 'server') => {
+    const to = concurrency();
+    if (to === from) return;
+    scheduler.setConcurrency(to);
+    emit('concurrency', { class: name, from, to, reason });
+  };
+  const pace = () => scheduler.setSpacing(pacer.spacingMs(concurrency()));
+
+  let opener: AbortController | undefined;
+  const closeGate = (untilMs: number, reason: 'throttled' | 'exhausted') => {
     if (untilMs <= scheduler.gateUntilMs()) return;
     scheduler.closeGate(untilMs);
-    emit('gate', { class: config.name, untilMs });
+    emit('gateClosed', { class: name, untilMs, reason });
+    opener?.abort();
+    const controller = new AbortController();
+    opener = controller;
+    sleep(Math.max(0, untilMs - clock()), controller.signal).then(
+      () => {
+        if (opener === controller && scheduler.gateUntilMs() <= clock()) emit('gateOpened', { class: name });
+      },
+      () => {}, // extended: the later sleep reports
+    );
+  };
+
+  const alertIfPersistent = (nowMs: number) => {
+    if (persistentThrottling === false) return;
+    const { throttles, windowMs } = persistentThrottling;
+    throttleTimes = throttleTimes.filter((t) => t > nowMs - windowMs);
+    throttleTimes.push(nowMs);
+    if (throttleTimes.length >= throttles && nowMs - alertedAtMs >= windowMs) {
+      alertedAtMs = nowMs;
+      emit('persistentThrottling', { class: name, throttles: throttleTimes.length, windowMs });
+    }
   };
 
   return {
     config,
     scheduler,
-    observe(status, hints, nowMs) {
-      responses[status] = (responses[status] ?? 0) + 1;
+    started(endpoint, nowMs) {
+      pacer.started(nowMs);
+      counters.sent(endpoint);
+    },
+    observe(endpoint, status, hints, nowMs) {
+      counters.response(endpoint, status);
       const before = concurrency();
+      const wasProbing = probing;
       probing = false;
-      if (status >= 200 && status < 300) aimd = onSuccess(aimd, config.concurrency);
+      const throttled = status === 429 || status === 409;
+      if (status >= 200 && status < 300) {
+        aimd = onSuccess(aimd, Math.min(config.concurrency, serverConcurrency));
+        const change = pacer.onSuccess();
+        if (change !== undefined) emit('rate', { class: name, ...change });
+      }
       if (adaptive) {
-        const limit = learnedLimit(hints.binding, margin);
+        const quota = hints.binding;
+        const limit = learnedLimit(quota, margin.rate);
         if (limit !== undefined && limit.key !== learned?.key) {
           learned = limit;
           scheduler.setLimits(limits());
         }
-        const { remaining, resetAfterMs } = hints.binding ?? {};
+        if (limit === undefined && quota?.remaining !== undefined) {
+          const { remaining, limit: size, resetAfterMs } = quota;
+          const report = {
+            remaining,
+            ...(size === undefined ? {} : { limit: size }),
+            ...(resetAfterMs === undefined ? {} : { resetAfterMs }),
+          };
+          pacer.observe(nowMs, report, !throttled);
+        }
+        const { remaining, resetAfterMs } = quota ?? {};
         if (remaining === 0 && resetAfterMs !== undefined && resetAfterMs > 0)
-          closeGate(nowMs + resetAfterMs);
+          closeGate(nowMs + resetAfterMs, 'exhausted');
+        const announced = hints.concurrency?.limit;
+        if (announced !== undefined && announced !== serverConcurrency) serverConcurrency = announced;
       }
-      if (concurrency() !== before) scheduler.setConcurrency(concurrency());
+      setConcurrency(before, wasProbing || before > concurrency() ? 'server' : 'recovery');
+      pace();
     },
-    throttle(status, waitMs, nowMs) {
-      throttles++;
-      emit('throttled', { class: config.name, status, retryAfterMs: waitMs });
-      closeGate(nowMs + waitMs);
-      if (status === 409) {
-        aimd = onConflict(aimd, scheduler.stats().running);
+    failed(endpoint) {
+      counters.error(endpoint);
+      if (probing) {
+        probing = false;
         scheduler.setConcurrency(concurrency());
       }
     },
-    retried: () => {
-      retries++;
+    throttle(endpoint, status, waitMs, nowMs) {
+      emit('throttled', { class: name, endpoint, status, retryAfterMs: waitMs });
+      closeGate(nowMs + waitMs, 'throttled');
+      if (status === 409) {
+        const before = concurrency();
+        aimd = onConflict(aimd, Math.min(before, scheduler.stats().running));
+        setConcurrency(before, 'conflict');
+      } else {
+        const change = pacer.onThrottle(nowMs);
+        if (change !== undefined) emit('rate', { class: name, ...change });
+      }
+      pace();
+      alertIfPersistent(nowMs);
     },
-    stats: () => ({
-      ...scheduler.stats(),
-      concurrency: concurrency(),
-      limits: limits().map((limit) => limit.name),
-      responses: { ...responses },
-      retries,
-      throttles,
-    }),
+    retried: (endpoint) => counters.retried(endpoint),
+    stats() {
+      const refill = pacer.refillPerSecond();
+      const cap = pacer.rateCap();
+      return {
+        ...scheduler.stats(),
+        ...counters.total(),
+        concurrency: concurrency(),
+        limits: limits().map((limit) => limit.name),
+        ...(refill === undefined ? {} : { learnedRefillPerSecond: refill }),
+        ...(cap === undefined ? {} : { rateCap: cap }),
+        endpoints: counters.endpoints(),
+        windows: counters.windows(),
+      };
+    },
   };
 }

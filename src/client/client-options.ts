@@ -1,8 +1,10 @@
 import { type Clock, type Sleep, systemClock, systemSleep } from '../core/clock.js';
-import type { Duration } from '../core/duration.js';
+import { type Duration, parsePositiveDuration } from '../core/duration.js';
 import type { Limit } from '../core/limits.js';
 import { fail, knownKeys, optionsObject } from '../internal/describe.js';
+import { endpointOf } from './client-stats.js';
 import { createRetryPolicy, type RetryPolicy, type RetryPolicyOptions } from './retry-policy.js';
+import { normalizeRetryBudget, type RetryBudgetOptions } from './retry-policy-budget.js';
 import { checkConcurrency, checkLimits } from './scheduler-options.js';
 
 /**
@@ -77,11 +79,14 @@ export interface ClientOptions {
    */
   classes?: Readonly<Record<string, ClientClass>>;
   /**
-   * The share of every limit the client uses, configured or learned: `0 < margin ≤ 1`.
+   * The share of every limit the client uses, configured or learned: `0 < margin ≤ 1`, or separate shares
+   * for the rate (a token bucket's rate, a window's count, a learned limit or refill) and for a token
+   * bucket's burst. A burst share below the rate share keeps a reserve in the server's bucket for network
+   * jitter while running at nearly the full rate.
    * @default 0.9
-   * @example 0.8
+   * @example { rate: 0.98, burst: 0.9 }
    */
-  margin?: number;
+  margin?: number | { rate?: number; burst?: number };
   /**
    * Learn the server's limits from its headers and pace below them (see {@link createClient}).
    * @default true
@@ -94,6 +99,41 @@ export interface ClientOptions {
    * @example { statuses: [249, 429, 503], maxAttempts: 6 }
    */
   retry?: RetryPolicyOptions;
+  /**
+   * A budget for retries (of 5xx, 408 and network errors; a 429 or 409 waits for the server's time at the
+   * gate instead), shared by the client's classes, so that an outage does not turn into a retry storm. A
+   * refused retry returns the last response (or throws the network error) and emits `shed`
+   * (`retry-budget`). `false`: no budget.
+   * @default { ratio: 0.2, minPerSecond: 3, maxTokens: 10 }
+   * @example { ratio: 0.1 }
+   */
+  retryBudget?: RetryBudgetOptions | false;
+  /**
+   * Emit `persistentThrottling` when a class is throttled (429 or 409) `throttles` times within `window`;
+   * `false`: never.
+   * @default { throttles: 10, window: '1m' }
+   * @example { throttles: 3, window: '10m' }
+   */
+  persistentThrottling?: { throttles?: number; window?: Duration } | false;
+  /**
+   * The endpoint label of a request, for `stats()` and events (keep its cardinality bounded: beyond
+   * `maxEndpoints` labels, the rest count as `other`).
+   * @default endpointOf: the method and the path with identifiers folded, e.g. `GET /v1/orders/:id`
+   * @example (method, url) => `${method} ${url.pathname.split('/')[2]}`
+   */
+  endpoint?: (method: string, url: URL) => string;
+  /**
+   * Most distinct endpoint labels counted.
+   * @default 100
+   * @example 20
+   */
+  maxEndpoints?: number;
+  /**
+   * The length of the time windows of `stats()` (the last 10 are kept).
+   * @default '1m'
+   * @example '10s'
+   */
+  statsWindow?: Duration;
   /**
    * Most requests waiting per class; one more rejects with `QueueFullError`.
    * @default Infinity
@@ -147,8 +187,13 @@ export interface ResolvedClientOptions {
   readonly baseUrl: URL | undefined;
   readonly headers: Headers;
   readonly classes: readonly ResolvedClass[];
-  readonly margin: number;
+  readonly margin: { readonly rate: number; readonly burst: number };
   readonly adaptive: boolean;
+  readonly retryBudget: RetryBudgetOptions | false;
+  readonly persistentThrottling: { readonly throttles: number; readonly windowMs: number } | false;
+  readonly endpoint: (method: string, url: URL) => string;
+  readonly maxEndpoints: number;
+  readonly statsWindowMs: number;
   readonly maxQueue: number | undefined;
   readonly maxWait: Duration | undefined;
   readonly fetch: typeof globalThis.fetch;
@@ -164,6 +209,11 @@ const OPTIONS = [
   'margin',
   'adaptive',
   'retry',
+  'retryBudget',
+  'persistentThrottling',
+  'endpoint',
+  'maxEndpoints',
+  'statsWindow',
   'maxQueue',
   'maxWait',
   'fetch',
@@ -198,6 +248,37 @@ function resolveClass(name: string, value: unknown, retry: RetryPolicyOptions): 
   };
 }
 
+function share(path: string, value: unknown): number {
+  if (typeof value !== 'number' || !(value > 0 && value <= 1)) fail(path, 'a number in (0, 1]', value);
+  return value;
+}
+
+function resolveMargin(value: unknown): ResolvedClientOptions['margin'] {
+  if (typeof value === 'number' || typeof value !== 'object' || value === null) {
+    const both = share('margin', value);
+    return { rate: both, burst: both };
+  }
+  knownKeys('margin', value as Record<string, unknown>, ['rate', 'burst']);
+  const { rate = 0.9, burst = rate } = value as { rate?: number; burst?: number };
+  return { rate: share('margin.rate', rate), burst: share('margin.burst', burst) };
+}
+
+function resolvePersistent(
+  value: ClientOptions['persistentThrottling'],
+): ResolvedClientOptions['persistentThrottling'] {
+  if (value === false) return false;
+  const raw = optionsObject('persistentThrottling', value ?? {});
+  knownKeys('persistentThrottling', raw, ['throttles', 'window']);
+  const throttles = (raw.throttles as number | undefined) ?? 10;
+  if (!Number.isInteger(throttles) || throttles < 1)
+    fail('persistentThrottling.throttles', 'an integer ≥ 1', throttles);
+  const windowMs = parsePositiveDuration(
+    (raw.window as Duration | undefined) ?? '1m',
+    'persistentThrottling.window',
+  );
+  return { throttles, windowMs };
+}
+
 /**
  * Validates {@link ClientOptions} and fills in the defaults. Throws a `ConfigError` naming the option.
  *
@@ -210,17 +291,19 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   const raw = optionsObject('createClient options', options);
   knownKeys('createClient()', raw, OPTIONS);
   const o = raw as ClientOptions;
-  const margin = o.margin ?? 0.9;
-  if (typeof margin !== 'number' || !(margin > 0 && margin <= 1))
-    fail('margin', 'a number in (0, 1]', margin);
+  const margin = resolveMargin(o.margin ?? 0.9);
   if (o.adaptive !== undefined && typeof o.adaptive !== 'boolean') fail('adaptive', 'a boolean', o.adaptive);
-  for (const key of ['fetch', 'clock', 'sleep', 'random'] as const) {
+  for (const key of ['fetch', 'clock', 'sleep', 'random', 'endpoint'] as const) {
     if (o[key] !== undefined && typeof o[key] !== 'function') fail(key, 'a function', o[key]);
   }
   const fetchFn = o.fetch ?? globalThis.fetch;
   if (typeof fetchFn !== 'function') fail('fetch', 'a fetch function (none is global)', fetchFn);
   const retry = o.retry ?? {};
   createRetryPolicy(retry); // validates once, with the option's own paths
+  if (o.retryBudget !== undefined && o.retryBudget !== false) normalizeRetryBudget(o.retryBudget);
+  const maxEndpoints = o.maxEndpoints ?? 100;
+  if (!Number.isInteger(maxEndpoints) || maxEndpoints < 1)
+    fail('maxEndpoints', 'an integer ≥ 1', maxEndpoints);
   const classes = Object.entries(o.classes ?? { query: {}, command: {} });
   if (classes.length === 0) fail('classes', 'at least one class', o.classes);
   return {
@@ -229,6 +312,11 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     classes: classes.map(([name, value]) => resolveClass(name, value, retry)),
     margin,
     adaptive: o.adaptive ?? true,
+    retryBudget: o.retryBudget ?? {},
+    persistentThrottling: resolvePersistent(o.persistentThrottling),
+    endpoint: o.endpoint ?? endpointOf,
+    maxEndpoints,
+    statsWindowMs: parsePositiveDuration(o.statsWindow ?? '1m', 'statsWindow'),
     maxQueue: o.maxQueue,
     maxWait: o.maxWait,
     fetch: fetchFn,

@@ -433,3 +433,26 @@ describe('property: arbitrary values never throw, never give a negative or non-f
     );
   });
 });
+
+describe('readHints: concurrency fields', () => {
+  it('reads X-Concurrency-Limit and X-Concurrency-Current (the Merchant API)', () => {
+    const hints = readHints(
+      new Headers({
+        'RateLimit-Limit': '60',
+        'RateLimit-Remaining': '12',
+        'X-Concurrency-Limit': '5',
+        'X-Concurrency-Current': '0',
+      }),
+      NOW,
+    );
+    expect(hints.concurrency).toEqual({ limit: 5, current: 0 });
+    expect(hints.binding).toMatchObject({ limit: 60, remaining: 12 });
+  });
+
+  it('ignores malformed values, a zero limit, and lists', () => {
+    for (const value of ['', 'five', '-1', '2.5', '0', '5, 6', '1e3']) {
+      expect(readHints({ 'x-concurrency-limit': value }, NOW).concurrency).toBeUndefined();
+    }
+    expect(readHints({ 'x-concurrency-current': ' 3 ' }, NOW).concurrency).toEqual({ current: 3 });
+  });
+});

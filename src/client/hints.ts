@@ -56,6 +56,11 @@ export interface ServerHints {
   quotas: ServerQuota[];
   /** The quota to pace by: see {@link bindingQuota}. */
   binding?: ServerQuota;
+  /**
+   * The server's concurrency limit and the requests it counts in flight, from `X-Concurrency-Limit` and
+   * `X-Concurrency-Current` (whole numbers ≥ 0; the limit ≥ 1).
+   */
+  concurrency?: { limit?: number; current?: number };
 }
 
 const RANK: Record<QuotaSource, number> = { ietf: 0, 'draft-7': 1, 'draft-6': 2, 'x-ratelimit': 3 };
@@ -98,6 +103,13 @@ function fieldValues(headers: HeaderSource, name: string): string[] {
     for (const v of Array.isArray(value) ? value : [value]) if (typeof v === 'string') out.push(v);
   }
   return out;
+}
+
+/** A whole number ≥ `min` from a field's value (one value only); `undefined` when absent or malformed. */
+function count(value: string | undefined, min: number): number | undefined {
+  if (value === undefined || !/^\s*\d{1,9}\s*$/.test(value)) return undefined;
+  const n = Number(value);
+  return n >= min ? n : undefined;
 }
 
 /** A body's `nextValidRequestDate` (ISO 8601), from a parsed JSON value or JSON text. */
@@ -166,5 +178,12 @@ export function readHints(headers: HeaderSource, nowMs: number, body?: unknown):
   if (wait.length > 0) hints.retryAfterMs = Math.max(...wait);
   const binding = bindingQuota(quotas);
   if (binding !== undefined) hints.binding = binding;
+  const limit = count(field('x-concurrency-limit'), 1);
+  const current = count(field('x-concurrency-current'), 0);
+  if (limit !== undefined || current !== undefined)
+    hints.concurrency = {
+      ...(limit === undefined ? {} : { limit }),
+      ...(current === undefined ? {} : { current }),
+    };
   return hints;
 }

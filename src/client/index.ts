@@ -13,7 +13,17 @@ export { RECOVER_EVERY } from './client-adapt.js';
 export type { ClientClassStats } from './client-class.js';
 export { HttpStatusError } from './client-errors.js';
 export type { ClientEvents, ClientListener } from './client-events.js';
+export * from './client-metrics.js';
 export type { ClientClass, ClientOptions } from './client-options.js';
+export {
+  createPacer,
+  type Pacer,
+  type QuotaReport,
+  type RateChange,
+  REPEAT_WINDOW_MS,
+} from './client-pacer.js';
+export * from './client-paginate.js';
+export { endpointOf, STATS_WINDOWS, type TrafficCounts, type WindowCounts } from './client-stats.js';
 export * from './hints.js';
 export * from './retry-policy.js';
 export * from './retry-policy-budget.js';

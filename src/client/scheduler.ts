@@ -73,6 +73,8 @@ export interface SchedulerStats {
   readonly queueWaitTotalMs: number;
   /** Longest queue wait of a started task, in ms. */
   readonly queueWaitMaxMs: number;
+  /** Tasks running on average (time-weighted) since the first task started; 0 before. */
+  readonly averageRunning: number;
 }
 
 /**
@@ -99,6 +101,11 @@ export interface Scheduler {
   setConcurrency(concurrency: number): void;
   /** Replaces the limits; limits kept by `key` keep their state. */
   setLimits(limits: readonly Limit[]): void;
+  /**
+   * Spaces task starts at least `ms` apart (0: no spacing), on top of the limits. Unlike a new limit, a new
+   * spacing keeps the time of the last start, so changing it often never lets a burst through.
+   */
+  setSpacing(ms: number): void;
   /** A snapshot of the counters. */
   stats(): SchedulerStats;
 }
@@ -147,6 +154,15 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
   let limits = o.limits;
   let concurrency = o.concurrency;
   let gate = 0;
+  let spacingMs = 0;
+  let lastStartMs = Number.NEGATIVE_INFINITY;
+  // Time-weighted running count: the integral of `running` over time since the first start.
+  let busy = { sinceMs: Number.NaN, atMs: 0, integral: 0 };
+  const account = (nowMs: number) => {
+    if (Number.isNaN(busy.sinceMs)) busy = { sinceMs: nowMs, atMs: nowMs, integral: 0 };
+    busy.integral += counts.running * Math.max(0, nowMs - busy.atMs);
+    busy.atMs = Math.max(busy.atMs, nowMs);
+  };
   const store = createMemoryStore({ clock });
   const queue = createPriorityQueue<Entry>();
   const counts = {
@@ -182,6 +198,14 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
     );
   };
 
+  const averageRunning = () => {
+    if (Number.isNaN(busy.sinceMs)) return 0;
+    const nowMs = clock();
+    account(nowMs);
+    const spanMs = nowMs - busy.sinceMs;
+    return spanMs > 0 ? busy.integral / spanMs : counts.running;
+  };
+
   const checksFor = (cost: number): Check[] => limits.map((limit) => ({ limit, key: KEY, cost }));
 
   /** Takes a queued entry out, rejects it and lets the rest of the queue move. */
@@ -199,6 +223,7 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
   const settle = (entry: Entry, ok: boolean, value: unknown) => {
     entry.state = 'done';
     entry.signal?.removeEventListener('abort', entry.onAbort);
+    account(clock());
     counts.running--;
     if (ok) counts.completed++;
     else counts.failed++;
@@ -211,6 +236,8 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
     queue.remove(entry);
     entry.state = 'running';
     entry.timer?.abort();
+    account(nowMs);
+    lastStartMs = nowMs;
     counts.running++;
     counts.peakRunning = Math.max(counts.peakRunning, counts.running);
     counts.started++;
@@ -244,6 +271,7 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
       }
       if (gate > nowMs) return wakeAt(gate, nowMs);
       if (counts.running >= concurrency) return cancelWake(); // a settling task pumps
+      if (spacingMs > 0 && nowMs < lastStartMs + spacingMs) return wakeAt(lastStartMs + spacingMs, nowMs);
       if (limits.length > 0) {
         const outcome = store.consumeSync(checksFor(head.cost), nowMs);
         if (!outcome.allowed) {
@@ -345,6 +373,12 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
       limits = checkLimits(value);
       pump();
     },
+    setSpacing(ms) {
+      if (typeof ms !== 'number' || !(ms >= 0) || ms === Number.POSITIVE_INFINITY)
+        fail('spacing', 'a finite number of ms ≥ 0', ms);
+      spacingMs = ms;
+      pump();
+    },
     stats: () => ({
       queued: queue.size,
       running: counts.running,
@@ -355,6 +389,7 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
       shed: { ...shed },
       queueWaitTotalMs: counts.waitTotal,
       queueWaitMaxMs: counts.waitMax,
+      averageRunning: averageRunning(),
     }),
   };
 }

@@ -64,7 +64,7 @@ describe('adaptation rules', () => {
     }) as typeof globalThis.fetch;
     const client = createClient({ fetch, clock: clock.now, sleep: clock.sleep });
     const gates: number[] = [];
-    client.on('gate', (e) => gates.push(e.untilMs));
+    client.on('gateClosed', (e) => gates.push(e.untilMs));
     const all = Promise.all(Array.from({ length: 12 }, () => client.fetch('https://api.test/')));
     const flush = async () => {
       for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));

@@ -35,7 +35,7 @@ describe('createClient', () => {
     const events: unknown[] = [];
     client.on('retry', (e) => events.push(['retry', e]));
     client.on('throttled', (e) => events.push(['throttled', e]));
-    client.on('gate', (e) => events.push(['gate', e]));
+    client.on('gateClosed', (e) => events.push(['gate', e]));
     const pending = client.fetch('https://api.test/items');
     await flush();
     expect(calls).toHaveLength(1);
@@ -48,9 +48,12 @@ describe('createClient', () => {
     expect(calls[1]!.atMs - calls[0]!.atMs).toBe(1000);
     expect((await pending).status).toBe(200);
     expect(events).toEqual([
-      ['throttled', { class: 'query', status: 429, retryAfterMs: 1000 }],
-      ['gate', { class: 'query', untilMs: 1_700_000_001_000 }],
-      ['retry', { class: 'query', attempt: 1, reason: 'status', delayMs: 1000, status: 429 }],
+      ['throttled', { class: 'query', endpoint: 'GET /items', status: 429, retryAfterMs: 1000 }],
+      ['gate', { class: 'query', untilMs: 1_700_000_001_000, reason: 'throttled' }],
+      [
+        'retry',
+        { class: 'query', endpoint: 'GET /items', attempt: 1, reason: 'status', delayMs: 1000, status: 429 },
+      ],
     ]);
     const stats = client.stats().query!;
     expect(stats).toMatchObject({ responses: { 200: 1, 429: 1 }, retries: 1, throttles: 1, running: 0 });
