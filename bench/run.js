@@ -8,10 +8,14 @@
 // 3), --http-duration S (default 2 seconds per cell and round), --http-warmup S (default 0.5),
 // --http-connections N (default 10), --http-profile DIR (CPU profiles of the limited servers, to DIR); then
 // the gateway against the upstream and nginx (bench/gateway.js): --only gateway, --skip-gateway,
-// --gateway-rounds N (default 5), --gateway-duration S (default 2), --gateway-connections N (default 32).
+// --gateway-rounds N (default 5), --gateway-duration S (default 2), --gateway-connections N (default 32);
+// then a 1,000-request bulk job through sluice's client and its peers against a time-scaled Merchant API
+// (bench/client.js): --only client, --skip-client, --client-rounds N (default 3), --client-requests N
+// (default 1000), --client-scale K (default 10: the API's time runs K times faster than real time).
 // Timing figures are for comparison within one run, never absolute claims.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { runClientBench } from './client.js';
 import { runGatewayBench } from './gateway.js';
 import { runHttpBench } from './http.js';
 import { IMPLEMENTATIONS } from './peers.js';
@@ -35,9 +39,11 @@ const onlyWords = text('only')?.split(',');
 const redisNamed = onlyWords?.includes('redis') ?? false;
 const httpNamed = onlyWords?.includes('http') ?? false;
 const gatewayNamed = onlyWords?.includes('gateway') ?? false;
+const clientNamed = onlyWords?.includes('client') ?? false;
 // Naming a part runs the named parts alone.
-const partsNamed = redisNamed || httpNamed || gatewayNamed;
-const only = onlyWords?.filter((o) => o !== 'redis' && o !== 'http' && o !== 'gateway');
+const partsNamed = redisNamed || httpNamed || gatewayNamed || clientNamed;
+const PARTS = ['redis', 'http', 'gateway', 'client'];
+const only = onlyWords?.filter((o) => !PARTS.includes(o));
 const peerFilter = only === undefined || only.length === 0 ? undefined : only;
 const implementations = IMPLEMENTATIONS.filter(
   (i) => peerFilter === undefined || i.role !== 'peer' || peerFilter.some((o) => i.name.includes(o)),
@@ -81,6 +87,16 @@ if (!args.includes('--skip-gateway') && (!partsNamed || gatewayNamed)) {
     duration: option('gateway-duration', 2),
     connections: option('gateway-connections', 32),
     skipRedis: args.includes('--skip-redis'),
+    log,
+  });
+}
+if (!args.includes('--skip-client') && (!partsNamed || clientNamed)) {
+  // A blank line after any part that ran before (here, every one but the client part alone).
+  if (!partsNamed || redisNamed || httpNamed || gatewayNamed) log();
+  await runClientBench({
+    rounds: option('client-rounds', 3),
+    requests: option('client-requests', 1000),
+    scale: option('client-scale', 10),
     log,
   });
 }

@@ -7,7 +7,8 @@
  *   responses, `remaining` rose by the refill and fell by what the client spent. While `remaining` is above a
  *   low-water mark the class runs freely; at or below it, starts are spaced at the estimated refill rate
  *   (times the margin, and slower the closer `remaining` gets to 0), so the budget is spent as it refills and
- *   never runs out. Without an estimate, the remaining budget is spread over the time to its reset.
+ *   never runs out. Without an estimate, the remaining budget is spread over the time to its reset, or
+ *   when that is unknown over the time observed so far.
  * - **AIMD on repeated 429**: a second 429 within `REPEAT_WINDOW_MS` halves the start rate (measured over
  *   the recent starts); each run of `RECOVER_EVERY` successes adds back a tenth of the rate that was cut,
  *   until it is back where it was, and the cut is lifted.
@@ -137,7 +138,11 @@ export function createPacer(margin: number): Pacer {
     if (perMs !== undefined) return 1 / (perMs * margin * Math.max(0.25, last.remaining / lowWater));
     if (last.resetAfterMs !== undefined && last.resetAfterMs > 0)
       return last.resetAfterMs / Math.max(1, last.remaining * margin);
-    return 0;
+    // No estimate yet (the budget ran down faster than it refilled enough to measure): spread what is left
+    // over at least the time observed so far, so that the refill shows before the budget runs out.
+    const first = samples[0];
+    const spanMs = first === undefined ? 0 : (samples[samples.length - 1] as Sample).atMs - first.atMs;
+    return spanMs > 0 ? spanMs / Math.max(1, last.remaining) : 0;
   };
 
   return {
@@ -179,7 +184,7 @@ export function createPacer(margin: number): Pacer {
       if (cut.successes < RECOVER_EVERY) return undefined;
       const from = cut.rate;
       const rate = from + cut.before / 10;
-      if (rate >= cut.before) {
+      if (rate >= cut.before * (1 - 1e-9)) {
         cut = undefined;
         return { from, reason: 'recovery' };
       }

@@ -1,3 +1,4 @@
+import { slidingWindow } from '../core/limits.js';
 import { definePreset } from './define.js';
 
 /*
@@ -76,6 +77,32 @@ export const appPlatform = definePreset({
   // space after the colons: JSON.stringify output broken into lines by hand, so the wire form is taken to be
   // compact; `layout: 'lines'` gives the printed form byte for byte instead.
   rejection: { statuses: { rate: 429 }, template: BODY, contentType: 'application/json', layout: 'compact' },
+  // Client: a class per documented limit, each a sliding window at margin 0.9 (never more than 90 % of the
+  // limit in any of the server's fixed windows); app actions are counted per app on the server, here for
+  // all apps together (conservative; add a class per app for several busy apps); other requests unpaced
+  // but still adaptive (they learn from the RateLimit fields). A 429's nextValidRequestDate is honoured.
+  client: {
+    classes: {
+      'data-sources': {
+        match: (_method, url) => url.pathname.startsWith('/v1/data-sources/'),
+        limits: [slidingWindow({ limit: 200, window: '10s', name: 'data-sources' })],
+      },
+      communicate: {
+        match: (_method, url) => url.pathname.startsWith('/v1/communicate/'),
+        limits: [slidingWindow({ limit: 20, window: '30s', name: 'communicate' })],
+      },
+      'audit-logs': {
+        match: (_method, url) => /^\/v1\/(?:organizations|apps)\/[^/]+\/logs(?:\/|$)/.test(url.pathname),
+        limits: [slidingWindow({ limit: 30, window: '10s', name: 'audit-logs' })],
+      },
+      'app-actions': {
+        match: (method, url) => method === 'POST' && /^\/v1\/apps\/[^/]+\/actions\//.test(url.pathname),
+        limits: [slidingWindow({ limit: 60, window: '1m', name: 'app-actions' })],
+      },
+      other: { match: () => true },
+    },
+    margin: 0.9,
+  },
   routes: [
     { method: 'GET', path: '/v1/data-sources/123/data', policies: ['data-sources'] },
     { method: 'POST', path: '/v1/data-sources/123/commit', policies: ['data-sources'] },

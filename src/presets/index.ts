@@ -13,7 +13,7 @@ export { merchantApi } from './merchant-api.js';
 export { type PresetEnforcerOptions, presetOptions } from './options.js';
 export { platformApi } from './platform-api.js';
 export { salesData } from './sales-data.js';
-export type { Preset, PresetKeys, PresetName, PresetRoute } from './types.js';
+export type { Preset, PresetClient, PresetKeys, PresetName, PresetRoute } from './types.js';
 
 /**
  * Every built-in preset by name (a frozen record of frozen presets).

@@ -1,3 +1,4 @@
+import { tokenBucket } from '../core/limits.js';
 import type { PolicyConfig, PolicyMode } from '../policy/types.js';
 import { definePreset } from './define.js';
 
@@ -30,6 +31,10 @@ import { definePreset } from './define.js';
  * - the Marketplace API gets the same rate numbers: [docs] gives the same averages for both APIs, the
  *   Marketplace SDK has no limiter presets to compare with. The two APIs are separate services (separate
  *   hosts), so each keeps its own budgets.
+ * Client (`client`), the Integration SDK's "query and command rate limiters" [seed][sdk]: a `query` class
+ * (GET, HEAD, OPTIONS) with the query bucket and a `command` class (every other method) with the command
+ * bucket, both at margin 0.9; 4 queries and 2 commands in flight, 6 in all, below the 10 the seed says to
+ * stay "much lower than"; the default retries (idempotent methods, 429 and 5xx, Retry-After honoured).
  * Later versions of the document add a listing-creation limit (100 per minute, all environments); the seed
  * does not have it and neither does this preset.
  */
@@ -89,6 +94,21 @@ export const marketplace = definePreset({
   // The document names no header field and shows no body: sluice's standard fields (RateLimit-Policy and
   // RateLimit) and RFC 9457 problem; "a 429 response" [seed] for rate and concurrency alike.
   headers: { profiles: ['ietf'] },
+  client: {
+    classes: {
+      query: {
+        match: (method) => method === 'GET' || method === 'HEAD' || method === 'OPTIONS',
+        limits: [tokenBucket({ rate: 1, per: '1s', burst: 200, name: 'queries' })],
+        concurrency: 4,
+      },
+      command: {
+        match: () => true,
+        limits: [tokenBucket({ rate: 1, per: '2s', burst: 100, name: 'commands' })],
+        concurrency: 2,
+      },
+    },
+    margin: 0.9,
+  },
   rejection: { statuses: { rate: 429, concurrency: 429 } },
   // Limits are in force where the document says they are; pass `production` to count without rejecting.
   defaultEnvironment: 'dev',

@@ -1,3 +1,4 @@
+import { tokenBucket } from '../core/limits.js';
 import { definePreset } from './define.js';
 
 /*
@@ -19,6 +20,15 @@ import { definePreset } from './define.js';
  * - The body: the seed shows none, so sluice's RFC 9457 problem stays (status 409 or 429 in it).
  * - A request turned away at the concurrency limit spends no rate budget (sluice takes the lease first); its
  *   409 still carries the RateLimit-* fields ("every response"), the budget read without spending it.
+ *
+ * Client (`client`): one class for every request, the token bucket and the 5 in flight as documented.
+ * - Margin: the rate at 98 %, the burst at 90 % (54 of 60). The bucket is per API user and the document
+ *   advises a key per workflow, so the client is usually the key's only user: the 6 tokens kept in reserve
+ *   absorb network jitter (requests bunching up on the way), and the 2 % absorbs clock drift. Give a lower
+ *   `margin` when several processes share one key (or share the budget, see the shared budgets).
+ * - Retry: the defaults (408, 429, 5xx, network errors; idempotent methods or an Idempotency-Key) and 409,
+ *   which this API answers before doing any work. A 429 waits exactly its Retry-After ("wait at least that
+ *   many seconds"); a 409 halves the concurrency ("reduce the number of in-flight requests").
  */
 
 /**
@@ -53,6 +63,18 @@ export const merchantApi = definePreset({
     concurrencyNames: { limit: 'X-Concurrency-Limit', current: 'X-Concurrency-Current' },
   },
   rejection: { statuses: { rate: 429, concurrency: 409 } },
+  client: {
+    classes: {
+      api: {
+        match: () => true,
+        limits: [tokenBucket({ rate: 10, per: '1s', burst: 60, name: 'merchant-api' })],
+        concurrency: 5,
+      },
+    },
+    margin: { rate: 0.98, burst: 0.9 },
+    // 409 (the concurrency limit) is retried too: the request was turned away before any work.
+    retry: { statuses: [409, 408, 429, 500, 502, 503, 504] },
+  },
   keys: {
     maxActivePerAccount: 6,
     // Verbatim, with the document's typographic apostrophe (U+2019).

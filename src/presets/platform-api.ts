@@ -1,3 +1,5 @@
+import { platformApiRetry } from '../client/retry-policy-presets.js';
+import { slidingWindow, tokenBucket } from '../core/limits.js';
 import { definePreset } from './define.js';
 
 /*
@@ -85,6 +87,30 @@ export const platformApi = definePreset({
     statuses: { rate: 429 },
     template: { success: false, message: 'Too many attempts.' },
     contentType: 'application/json',
+  },
+  // Client: a class per documented limit. `process` once per 5 minutes (one site; a client processing
+  // several sites should add a class per site), product data 60 per minute, and every other endpoint 5 per
+  // second, here shared by all of them (the server counts each endpoint apart, so this is conservative: add
+  // a class for an endpoint you call heavily). Sliding windows at margin 0.9. Retries: "at least five retry
+  // attempts" on 5xx, 249, 408 and 429 with exponential backoff (platformApiRetry: six attempts in all).
+  client: {
+    classes: {
+      process: {
+        match: (_method, url) => /^\/platform\/v2\/process\/[^/]+\/?$/.test(url.pathname),
+        limits: [tokenBucket({ rate: 1, per: '5m', burst: 1, name: 'process' })],
+        concurrency: 1,
+      },
+      'product-data': {
+        match: (_method, url) => /^\/product\/v2\/site\/[^/]+\/stage\/[^/]+\/[^/]+\/?$/.test(url.pathname),
+        limits: [slidingWindow({ limit: 60, window: '1m', name: 'product-data' })],
+      },
+      endpoints: {
+        match: () => true,
+        limits: [slidingWindow({ limit: 5, window: '1s', name: 'endpoints' })],
+      },
+    },
+    margin: 0.9,
+    retry: platformApiRetry,
   },
   routes: [
     { method: 'POST', path: '/platform/v2/process/site-1', policies: ['process'] },

@@ -1,3 +1,5 @@
+import { salesDataRetry } from '../client/retry-policy-presets.js';
+import { slidingWindow } from '../core/limits.js';
 import { definePreset } from './define.js';
 
 /*
@@ -36,6 +38,22 @@ export const salesData = definePreset({
   },
   headers: { profiles: ['ietf'] },
   rejection: { statuses: { rate: 429 } },
+  // Client: "keep a margin below the documented limit" and do not "send bursts of requests up to the exact
+  // maximum on every time window": a sliding window of 50 per 10 s at margin 0.9 (45 per any 10 s, so never
+  // more than 45 in one of the server's fixed windows); "limit concurrency": 4 in flight (the document gives
+  // no number; 4 keeps a 10 s window from being spent in one burst while leaving room for slow responses);
+  // the "example retry strategy": 1 s, 2 s, 4 s, then stop; validation and auth errors never retried.
+  client: {
+    classes: {
+      api: {
+        match: () => true,
+        limits: [slidingWindow({ limit: 50, window: '10s', name: 'sales-data' })],
+        concurrency: 4,
+      },
+    },
+    margin: 0.9,
+    retry: salesDataRetry,
+  },
   routes: [
     { method: 'GET', path: '/products', policies: ['sales-data'] },
     { method: 'GET', path: '/categories', policies: ['sales-data'] },

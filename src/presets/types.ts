@@ -1,3 +1,4 @@
+import type { ClientOptions } from '../client/client-options.js';
 import type { ClientIpOptions } from '../http/client-ip.js';
 import type { HeaderOptions } from '../http/headers.js';
 import type { RejectionOptions } from '../http/rejection.js';
@@ -79,4 +80,20 @@ export interface Preset {
   readonly defaultEnvironment?: string;
   /** Example requests, one or more per policy, and unlimited ones where the API has them. */
   readonly routes: readonly PresetRoute[];
+  /**
+   * The integrator's side: `createClient` options (request classes with the documented limits and
+   * concurrency, the margin, the retry rules) for a client of this API. Spread them into `createClient`.
+   */
+  readonly client?: PresetClient;
 }
+
+/**
+ * The `createClient` options of a preset: request classes with the API's documented limits and concurrency,
+ * the safety margin and the retry rules.
+ *
+ * @example
+ * ```ts
+ * const client = createClient({ baseUrl: 'https://api.example.com/', ...presets['merchant-api'].client });
+ * ```
+ */
+export type PresetClient = Readonly<Pick<ClientOptions, 'classes' | 'margin' | 'retry'>>;
