@@ -23,7 +23,8 @@ import { QueueFullError, QueueTimeoutError } from './scheduler-errors.js';
 export interface Client {
   /**
    * The standard `fetch` signature: paced, retried when safe, and resolved with the final `Response` (a
-   * 4xx or 5xx that is not retried is returned as is). Rejects with the signal's reason when aborted, a
+   * 4xx or 5xx that is not retried is returned as is). `init.priority` (`'high'`, `'auto'`, `'low'`) orders
+   * the class's queue: higher first, first in first out within a priority. Rejects with the signal's reason when aborted, a
    * `QueueFullError` or `QueueTimeoutError` when shed, a `RateLimitedError` when the server's wait exceeds
    * `retry.maxRetryAfter`, or the network error once retries are exhausted.
    */
@@ -42,6 +43,8 @@ export interface Client {
 }
 
 const THROTTLES = new Set([409, 429]);
+/** Fetch's `init.priority` as a queue priority: `high` requests start before `auto`, `low` ones after. */
+const PRIORITY: Record<string, number> = { high: 1, auto: 0, low: -1 };
 
 /**
  * Creates a client whose `fetch` paces requests below the server's limits and retries only what is safe.
@@ -108,6 +111,7 @@ export function createClient(options: ClientOptions = {}): Client {
     runtime: ClassRuntime,
     endpoint: string,
     count: { n: number },
+    priority: number,
   ) => {
     const { method, signal } = request;
     const { policy, name } = runtime.config;
@@ -174,7 +178,7 @@ export function createClient(options: ClientOptions = {}): Client {
             }
             return judge(response);
           },
-          { signal },
+          { signal, priority },
         );
       } catch (error) {
         if (!(error instanceof SendFailure)) {
@@ -241,7 +245,8 @@ export function createClient(options: ClientOptions = {}): Client {
         });
     };
     try {
-      const response = await attempts(request, runtime, endpoint, count);
+      const priority = PRIORITY[(init as { priority?: string } | undefined)?.priority ?? 'auto'] ?? 0;
+      const response = await attempts(request, runtime, endpoint, count, priority);
       done({ status: response.status, ok: response.ok });
       return response;
     } catch (error) {

@@ -226,4 +226,32 @@ describe('createClient', () => {
     expect(() => createClient({ margin: 1.5 })).toThrow(/`margin`/);
     expect(() => createClient({ retry: { statuses: [401] } })).toThrow(/statuses\[0\]/);
   });
+
+  it("orders a class's queue by init.priority: high, then auto, then low", async () => {
+    const order: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { fetch } = fakeFetch(async (i, request) => {
+      order.push(new URL(request.url).pathname);
+      if (i === 0) await held;
+      return ok();
+    });
+    const client = createClient({
+      fetch,
+      classes: { api: { concurrency: 1, match: () => true } },
+      adaptive: false,
+    });
+    const first = client.fetch('https://api.test/first');
+    await flush();
+    const rest = [
+      client.fetch('https://api.test/low', { priority: 'low' } as RequestInit),
+      client.fetch('https://api.test/auto'),
+      client.fetch('https://api.test/high', { priority: 'high' } as RequestInit),
+    ];
+    release();
+    await Promise.all([first, ...rest]);
+    expect(order).toEqual(['/first', '/high', '/auto', '/low']);
+  });
 });
