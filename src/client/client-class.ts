@@ -2,7 +2,7 @@ import type { Limit } from '../core/limits.js';
 import { type ConcurrencyState, learnedLimit, onConflict, onSuccess, scaleLimit } from './client-adapt.js';
 import type { Emit } from './client-events.js';
 import type { ResolvedClass, ResolvedClientOptions } from './client-options.js';
-import { createPacer } from './client-pacer.js';
+import { createPacer, REPEAT_WINDOW_MS } from './client-pacer.js';
 import { createTrafficCounters, type TrafficCounts, type WindowCounts } from './client-stats.js';
 import type { ServerHints } from './hints.js';
 import { createScheduler, type Scheduler, type SchedulerStats } from './scheduler.js';
@@ -43,12 +43,18 @@ export interface ClassRuntime {
   observe(endpoint: string, status: number, hints: ServerHints, nowMs: number): void;
   /** An attempt got no response. */
   failed(endpoint: string): void;
-  /** Handles a 429 or 409 (while its attempt still runs): closes the gate for `waitMs`; a 409 halves the concurrency. */
-  throttle(endpoint: string, status: number, waitMs: number, nowMs: number): void;
+  /**
+   * Handles a 429 or 409 to an attempt sent at `sentAtMs` (while it still runs): closes the gate for
+   * `waitMs`; a 409 or a repeated 429 halves the concurrency, a repeated 429 the start rate.
+   */
+  throttle(endpoint: string, status: number, waitMs: number, nowMs: number, sentAtMs?: number): void;
   /** Counts a retry. */
   retried(endpoint: string): void;
   stats(): ClientClassStats;
 }
+
+/** Most policies a class learns limits from. */
+const MAX_LEARNED = 16;
 
 /**
  * Creates the runtime of a class. Rules:
@@ -70,7 +76,8 @@ export function createClassRuntime(
   const { margin, adaptive, clock, sleep, persistentThrottling } = options;
   const name = config.name;
   const configured = config.limits.map((limit) => scaleLimit(limit, margin));
-  let learned: Limit | undefined;
+  /** Learned limits by the policy that announced them (`source:name`), so that each keeps its state. */
+  const learned = new Map<string, Limit>();
   let probing = adaptive && configured.length === 0;
   let aimd: ConcurrencyState = { limit: config.concurrency, successes: 0 };
   let serverConcurrency = Number.POSITIVE_INFINITY;
@@ -85,8 +92,10 @@ export function createClassRuntime(
   });
   const pacer = createPacer(margin.rate);
   const counters = createTrafficCounters(clock, options.statsWindowMs);
-  const limits = () => (learned === undefined ? configured : [...configured, learned]);
+  const limits = () => (learned.size === 0 ? configured : [...configured, ...learned.values()]);
   let throttleTimes: number[] = [];
+  let last429Ms = Number.NEGATIVE_INFINITY;
+  let lastCutMs = Number.NEGATIVE_INFINITY;
   let alertedAtMs = Number.NEGATIVE_INFINITY;
 
   const setConcurrency = (from: number, reason: 'conflict' | 'recovery' | 'server') => {
@@ -143,13 +152,20 @@ export function createClassRuntime(
         if (change !== undefined) emit('rate', { class: name, ...change });
       }
       if (adaptive) {
-        const quota = hints.binding;
-        const limit = learnedLimit(quota, margin.rate);
-        if (limit !== undefined && limit.key !== learned?.key) {
-          learned = limit;
-          scheduler.setLimits(limits());
+        let changed = false;
+        for (const announced of hints.quotas) {
+          const limit = learnedLimit(announced, margin.rate);
+          const id = `${announced.source}:${announced.name ?? ''}`;
+          if (limit === undefined || learned.get(id)?.key === limit.key) continue;
+          if (!learned.has(id) && learned.size >= MAX_LEARNED) continue; // a server naming endless policies
+          learned.set(id, limit);
+          changed = true;
         }
-        if (limit === undefined && quota?.remaining !== undefined) {
+        if (changed) scheduler.setLimits(limits());
+        const quota = hints.binding;
+        // `remaining` paces the class when it runs low, learned window or not: it also counts what other
+        // clients of the same key spent, which no window of this client knows.
+        if (quota?.remaining !== undefined) {
           const { remaining, limit: size, resetAfterMs } = quota;
           const report = {
             remaining,
@@ -174,16 +190,22 @@ export function createClassRuntime(
         scheduler.setConcurrency(concurrency());
       }
     },
-    throttle(endpoint, status, waitMs, nowMs) {
+    throttle(endpoint, status, waitMs, nowMs, sentAtMs = nowMs) {
       emit('throttled', { class: name, endpoint, status, retryAfterMs: waitMs });
       closeGate(nowMs + waitMs, 'throttled');
-      if (status === 409) {
-        const before = concurrency();
-        aimd = onConflict(aimd, Math.min(before, scheduler.stats().running));
-        setConcurrency(before, 'conflict');
-      } else {
-        const change = pacer.onThrottle(nowMs);
+      // A 409, or a 429 within REPEAT_WINDOW_MS of the last, halves the concurrency, once per congestion
+      // event: a throttle to a request sent before the last cut belongs to the event that caused the cut.
+      const repeated = status === 409 || nowMs - last429Ms <= REPEAT_WINDOW_MS;
+      if (status === 429) {
+        last429Ms = nowMs;
+        const change = pacer.onThrottle(nowMs, sentAtMs);
         if (change !== undefined) emit('rate', { class: name, ...change });
+      }
+      if (repeated && sentAtMs >= lastCutMs) {
+        const before = concurrency();
+        aimd = onConflict(aimd, Math.min(before, scheduler.stats().running + 1));
+        lastCutMs = nowMs;
+        setConcurrency(before, 'conflict');
       }
       pace();
       alertIfPersistent(nowMs);

@@ -57,8 +57,11 @@ export interface Pacer {
   observe(nowMs: number, quota: QuotaReport, spent: boolean): void;
   /** Records a request start (for the measured start rate). */
   started(nowMs: number): void;
-  /** A 429 at `nowMs`: a repeated one cuts the rate. */
-  onThrottle(nowMs: number): RateChange | undefined;
+  /**
+   * A 429 at `nowMs` to a request sent at `sentAtMs`: a repeated one cuts the rate, once per congestion
+   * event (a 429 to a request sent before the last cut is part of the same event).
+   */
+  onThrottle(nowMs: number, sentAtMs?: number): RateChange | undefined;
   /** A 2xx response: recovers a cut rate. */
   onSuccess(): RateChange | undefined;
   /** The spacing between starts now, in ms (0: none), for a class running at most `concurrency` at once. */
@@ -109,6 +112,7 @@ export function createPacer(margin: number): Pacer {
   let last: QuotaReport | undefined;
   const starts: number[] = [];
   let lastThrottleMs = Number.NEGATIVE_INFINITY;
+  let lastCutMs = Number.NEGATIVE_INFINITY;
   let cut: { rate: number; before: number; successes: number } | undefined;
 
   const refillPerMs = (): number | undefined => {
@@ -167,7 +171,8 @@ export function createPacer(margin: number): Pacer {
       starts.push(nowMs);
       if (starts.length > STARTS) starts.shift();
     },
-    onThrottle(nowMs) {
+    onThrottle(nowMs, sentAtMs = nowMs) {
+      if (sentAtMs < lastCutMs) return undefined;
       const repeated = nowMs - lastThrottleMs <= REPEAT_WINDOW_MS;
       lastThrottleMs = nowMs;
       if (!repeated) return undefined;
@@ -176,6 +181,7 @@ export function createPacer(margin: number): Pacer {
       if (current === undefined) return undefined;
       const rate = current / 2;
       cut = { rate, before: cut?.before ?? current, successes: 0 };
+      lastCutMs = nowMs;
       return { ...(current === cut.before ? {} : { from: current }), to: rate, reason: 'throttled' };
     },
     onSuccess() {

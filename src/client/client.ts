@@ -1,15 +1,11 @@
-import { RateLimitedError } from '../core/errors.js';
-import { nextDelay } from './backoff.js';
+import { runAttempts } from './client-attempts.js';
 import { type ClassRuntime, type ClientClassStats, createClassRuntime } from './client-class.js';
 import { HttpStatusError } from './client-errors.js';
 import { type ClientEvents, type ClientListener, createEmitter } from './client-events.js';
 import { type ClientOptions, resolveClientOptions } from './client-options.js';
 import { type PaginateOptions, paginate } from './client-paginate.js';
-import { buildRequest, discard, type FetchInput, jsonBodyOf, SendFailure } from './client-request.js';
-import { readHints } from './hints.js';
-import { type RetryDecision, shouldRetry } from './retry-policy.js';
+import { buildRequest, type FetchInput } from './client-request.js';
 import { createRetryBudget } from './retry-policy-budget.js';
-import { QueueFullError, QueueTimeoutError } from './scheduler-errors.js';
 
 /**
  * A rate-limit-aware HTTP client, made by {@link createClient}.
@@ -42,7 +38,6 @@ export interface Client {
   on<E extends keyof ClientEvents>(event: E, listener: ClientListener<E>): () => void;
 }
 
-const THROTTLES = new Set([409, 429]);
 /** Fetch's `init.priority` as a queue priority: `high` requests start before `auto`, `low` ones after. */
 const PRIORITY: Record<string, number> = { high: 1, auto: 0, low: -1 };
 
@@ -81,12 +76,14 @@ const PRIORITY: Record<string, number> = { high: 1, auto: 0, low: -1 };
  */
 export function createClient(options: ClientOptions = {}): Client {
   const o = resolveClientOptions(options);
-  const { clock, sleep, random } = o;
+  const { clock } = o;
   const emitter = createEmitter();
   const { emit } = emitter;
   const classes = o.classes.map((config) => createClassRuntime(config, o, emit));
   const budget = o.retryBudget === false ? undefined : createRetryBudget(o.retryBudget);
   const labels = new Set<string>();
+
+  const context = { options: o, emit, listening: emitter.has, budget };
 
   const classOf = (method: string, url: URL): ClassRuntime =>
     classes.find((c) => c.config.match(method, url)) ?? (classes[classes.length - 1] as ClassRuntime);
@@ -106,147 +103,31 @@ export function createClient(options: ClientOptions = {}): Client {
     return label;
   };
 
-  const attempts = async (
-    request: Request,
-    runtime: ClassRuntime,
-    endpoint: string,
-    count: { n: number },
-    priority: number,
-  ) => {
-    const { method, signal } = request;
-    const { policy, name } = runtime.config;
-    const hasIdempotencyKey = request.headers.has('idempotency-key');
-    const startMs = clock();
-    budget?.recordRequest(startMs);
-    let previousDelayMs: number | undefined;
-    for (let attempt = 1; ; attempt++) {
-      const elapsedMs = () => Math.max(0, clock() - startMs);
-      const base = {
-        method,
-        attempt,
-        hasIdempotencyKey,
-        ...(previousDelayMs === undefined ? {} : { previousDelayMs }),
-      };
-      // The response is read and judged while the attempt holds its slot, so that the learned limits, the
-      // gate and the concurrency change before the next queued request may start.
-      const judge = async (response: Response) => {
-        const { status } = response;
-        const nowMs = clock();
-        const body = THROTTLES.has(status) ? await jsonBodyOf(response) : undefined;
-        const hints = readHints(response.headers, nowMs, body);
-        runtime.observe(endpoint, status, hints, nowMs);
-        const wait = hints.retryAfterMs === undefined ? {} : { retryAfterMs: hints.retryAfterMs };
-        const decision = shouldRetry({ ...base, status, ...wait, elapsedMs: elapsedMs() }, policy, random);
-        if (THROTTLES.has(status)) {
-          const backoffMs = () =>
-            nextDelay(
-              { attempt: attempt - 1, previousMs: previousDelayMs ?? policy.backoff.baseMs },
-              policy.backoff,
-              random,
-            ).delayMs;
-          const waitMs = hints.retryAfterMs ?? (decision.retry ? decision.delayMs : backoffMs());
-          runtime.throttle(endpoint, status, waitMs, nowMs);
-        }
-        return { response, decision };
-      };
-      const queuedAtMs = clock();
-      if (emitter.has('queued'))
-        emit('queued', { class: name, endpoint, attempt, queued: runtime.scheduler.stats().queued + 1 });
-      let outcome: { response: Response | undefined; decision: RetryDecision; failure?: unknown };
-      try {
-        outcome = await runtime.scheduler.schedule(
-          async (taskSignal) => {
-            count.n++;
-            const sentAtMs = clock();
-            runtime.started(endpoint, sentAtMs);
-            if (emitter.has('started')) {
-              const { running } = runtime.scheduler.stats();
-              emit('started', {
-                class: name,
-                endpoint,
-                attempt,
-                queueWaitMs: sentAtMs - queuedAtMs,
-                running,
-              });
-            }
-            let response: Response;
-            try {
-              response = await o.fetch(request.clone(), { signal: taskSignal });
-            } catch (error) {
-              runtime.failed(endpoint);
-              throw new SendFailure(error);
-            }
-            return judge(response);
-          },
-          { signal, priority },
-        );
-      } catch (error) {
-        if (!(error instanceof SendFailure)) {
-          const reason = shedReason(error, signal);
-          if (reason !== undefined) emit('shed', { class: name, endpoint, reason });
-          throw error;
-        }
-        if (signal.aborted) throw signal.reason;
-        const decision = shouldRetry({ ...base, networkError: true, elapsedMs: elapsedMs() }, policy, random);
-        if (!decision.retry) throw error.failure;
-        outcome = { response: undefined, decision, failure: error.failure };
-      }
-      const { response, decision, failure } = outcome;
-      if (response !== undefined && !decision.retry) {
-        if (decision.reason !== 'retry-after-too-long') return response;
-        await discard(response);
-        throw new RateLimitedError(decision.retryAfterMs ?? Number.POSITIVE_INFINITY);
-      }
-      if (!decision.retry) throw new Error('unreachable: a refused network retry has thrown');
-      // A throttle waits at the gate for the server's time; other failures spend the retry budget.
-      if (
-        !(response !== undefined && THROTTLES.has(response.status)) &&
-        budget?.tryRetry(clock()) === false
-      ) {
-        emit('shed', { class: name, endpoint, reason: 'retry-budget' });
-        if (response !== undefined) return response;
-        throw failure;
-      }
-      if (response !== undefined) await discard(response);
-      runtime.retried(endpoint);
-      emit('retry', {
-        class: name,
-        endpoint,
-        attempt,
-        reason: decision.reason,
-        delayMs: decision.delayMs,
-        ...(response === undefined ? {} : { status: response.status }),
-      });
-      previousDelayMs = decision.delayMs;
-      try {
-        await sleep(decision.delayMs, signal);
-      } catch (error) {
-        if (signal.aborted) emit('shed', { class: name, endpoint, reason: 'aborted' });
-        throw error;
-      }
-    }
-  };
-
   const send = async (input: FetchInput, init?: RequestInit): Promise<Response> => {
     const request = buildRequest(input, init, o);
     const url = new URL(request.url);
     const runtime = classOf(request.method, url);
     const endpoint = labelOf(request.method, url);
     const startMs = clock();
-    const count = { n: 0 };
+    const r = {
+      request,
+      runtime,
+      endpoint,
+      priority: PRIORITY[(init as { priority?: string } | undefined)?.priority ?? 'auto'] ?? 0,
+      sent: 0,
+    };
     const done = (fields: { status: number; ok: boolean } | { ok: false; error: unknown }) => {
       if (emitter.has('done'))
         emit('done', {
           class: runtime.config.name,
           endpoint,
-          attempts: count.n,
+          attempts: r.sent,
           durationMs: Math.max(0, clock() - startMs),
           ...fields,
         });
     };
     try {
-      const priority = PRIORITY[(init as { priority?: string } | undefined)?.priority ?? 'auto'] ?? 0;
-      const response = await attempts(request, runtime, endpoint, count, priority);
+      const response = await runAttempts(context, r);
       done({ status: response.status, ok: response.ok });
       return response;
     } catch (error) {
@@ -274,15 +155,4 @@ export function createClient(options: ClientOptions = {}): Client {
     stats: () => Object.fromEntries(classes.map((c) => [c.config.name, c.stats()])),
     on: emitter.on,
   };
-}
-
-/** Why the scheduler turned an attempt away, for the `shed` event (`undefined`: not shed, e.g. a bug). */
-function shedReason(
-  error: unknown,
-  signal: AbortSignal,
-): 'full' | 'timeout' | 'aborted' | 'oversized' | undefined {
-  if (error instanceof QueueFullError) return 'full';
-  if (error instanceof QueueTimeoutError) return 'timeout';
-  if (error instanceof RateLimitedError) return 'oversized';
-  return signal.aborted ? 'aborted' : undefined;
 }

@@ -128,7 +128,7 @@ describe('createScheduler: gate, priorities, stats', () => {
       started: 3,
       completed: 2,
       failed: 1,
-      shed: { full: 0, timeout: 0, aborted: 0, oversized: 0 },
+      shed: { full: 0, timeout: 0, aborted: 0, oversized: 0, cleared: 0 },
       queueWaitTotalMs: 250,
       queueWaitMaxMs: 250,
       averageRunning: 2, // two running from 0 to 250 ms, then all three end at 250 ms

@@ -1,3 +1,4 @@
+import { parseDuration } from '../core/duration.js';
 import { RateLimitedError } from '../core/errors.js';
 import type { Limit } from '../core/limits.js';
 import { fail, cost as validCost } from '../internal/describe.js';
@@ -11,104 +12,12 @@ import {
   type SchedulerOptions,
 } from './scheduler-options.js';
 import { createPriorityQueue } from './scheduler-queue.js';
+import type { ScheduleOptions, Scheduler, SchedulerStats } from './scheduler-types.js';
 
 export { QueueFullError, QueueTimeoutError } from './scheduler-errors.js';
 export type { SchedulerOptions } from './scheduler-options.js';
 
-/**
- * Per-task options of {@link Scheduler.schedule}.
- *
- * @example
- * ```ts
- * const options: ScheduleOptions = { signal: AbortSignal.timeout(10_000), priority: 1, cost: 1 };
- * ```
- */
-export interface ScheduleOptions {
-  /** Aborting removes a queued task (rejecting with the signal's reason) or aborts a running one. */
-  signal?: AbortSignal;
-  /**
-   * Higher starts first; first in, first out within a priority. A finite number.
-   * @default 0
-   * @example 10
-   */
-  priority?: number;
-  /**
-   * Units taken from every limit when the task starts: a finite number ≥ 0.
-   * @default 1
-   * @example 5
-   */
-  cost?: number;
-}
-
-/**
- * Counters of a scheduler, made by {@link Scheduler.stats}.
- *
- * @example
- * ```ts
- * const { queued, running, shed } = scheduler.stats();
- * if (shed.timeout > 0) log.warn('tasks waited longer than maxWait');
- * ```
- */
-export interface SchedulerStats {
-  /** Tasks waiting now. */
-  readonly queued: number;
-  /** Tasks running now. */
-  readonly running: number;
-  /** Most tasks running at once so far. */
-  readonly peakRunning: number;
-  /** Tasks started. */
-  readonly started: number;
-  /** Started tasks that resolved. */
-  readonly completed: number;
-  /** Started tasks that rejected (or threw). */
-  readonly failed: number;
-  /** Tasks rejected without running: queue full, `maxWait` passed, aborted, or a cost no limit can ever allow. */
-  readonly shed: {
-    readonly full: number;
-    readonly timeout: number;
-    readonly aborted: number;
-    readonly oversized: number;
-  };
-  /** Sum of the queue waits of started tasks, in ms. */
-  readonly queueWaitTotalMs: number;
-  /** Longest queue wait of a started task, in ms. */
-  readonly queueWaitMaxMs: number;
-  /** Tasks running on average (time-weighted) since the first task started; 0 before. */
-  readonly averageRunning: number;
-}
-
-/**
- * A request scheduler, made by {@link createScheduler}.
- *
- * @example
- * ```ts
- * const scheduler: Scheduler = createScheduler({ limits: [tokenBucket({ rate: 10 })], concurrency: 4 });
- * const response = await scheduler.schedule((signal) => fetch(url, { signal }));
- * ```
- */
-export interface Scheduler {
-  /**
-   * Runs `task` once every limit allows it and a concurrency slot is free; resolves or rejects as the task does.
-   * Rejects with `QueueFullError`, `QueueTimeoutError`, the signal's reason when aborted while queued, or a
-   * `RateLimitedError` (with `retryAfterMs: Infinity`) when `cost` exceeds a limit's capacity.
-   */
-  schedule<T>(task: (signal: AbortSignal) => Promise<T>, options?: ScheduleOptions): Promise<T>;
-  /** Holds every queued task until `untilMs` (a time on the scheduler's clock). The gate only ever extends. */
-  closeGate(untilMs: number): void;
-  /** The time until which the gate is closed (a past time, 0 at first, means open). */
-  gateUntilMs(): number;
-  /** Changes the concurrency cap; running tasks are never interrupted. */
-  setConcurrency(concurrency: number): void;
-  /** Replaces the limits; limits kept by `key` keep their state. */
-  setLimits(limits: readonly Limit[]): void;
-  /**
-   * Spaces task starts at least `ms` apart (0: no spacing), on top of the limits. Unlike a new limit, a new
-   * spacing keeps the time of the last start, so changing it often never lets a burst through.
-   */
-  setSpacing(ms: number): void;
-  /** A snapshot of the counters. */
-  stats(): SchedulerStats;
-}
+export type { ScheduleOptions, Scheduler, SchedulerStats } from './scheduler-types.js';
 
 type ShedKind = keyof SchedulerStats['shed'];
 
@@ -116,6 +25,7 @@ interface Entry {
   readonly task: (signal: AbortSignal) => Promise<unknown>;
   readonly cost: number;
   readonly enqueuedAtMs: number;
+  readonly maxWaitMs: number;
   readonly signal: AbortSignal | undefined;
   readonly resolve: (value: unknown) => void;
   readonly reject: (reason: unknown) => void;
@@ -174,7 +84,7 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
     waitTotal: 0,
     waitMax: 0,
   };
-  const shed: Record<ShedKind, number> = { full: 0, timeout: 0, aborted: 0, oversized: 0 };
+  const shed: Record<ShedKind, number> = { full: 0, timeout: 0, aborted: 0, oversized: 0, cleared: 0 };
 
   // The one pending wake-up: a sleep until the head may start (a limit's retry time, or the gate).
   let wake: { atMs: number; controller: AbortController } | undefined;
@@ -265,8 +175,8 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
       if (head === undefined) return cancelWake();
       const nowMs = clock();
       const waited = nowMs - head.enqueuedAtMs;
-      if (waited > maxWaitMs) {
-        removeEntry(head, new QueueTimeoutError(maxWaitMs, waited), 'timeout');
+      if (waited > head.maxWaitMs) {
+        removeEntry(head, new QueueTimeoutError(head.maxWaitMs, waited), 'timeout');
         continue;
       }
       if (gate > nowMs) return wakeAt(gate, nowMs);
@@ -307,11 +217,11 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
   /** Arms the `maxWait` deadline: at the deadline the queue gets one last chance, then the task is shed. */
   const armTimeout = (entry: Entry) => {
     entry.timer = new AbortController();
-    sleep(maxWaitMs, entry.timer.signal).then(
+    sleep(entry.maxWaitMs, entry.timer.signal).then(
       () => {
         pump();
         const waited = clock() - entry.enqueuedAtMs;
-        removeEntry(entry, new QueueTimeoutError(maxWaitMs, waited), 'timeout');
+        removeEntry(entry, new QueueTimeoutError(entry.maxWaitMs, waited), 'timeout');
       },
       () => {}, // the task started or left the queue
     );
@@ -339,6 +249,10 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
         task,
         cost,
         enqueuedAtMs: clock(),
+        maxWaitMs:
+          options.maxWait === undefined
+            ? maxWaitMs
+            : Math.min(maxWaitMs, parseDuration(options.maxWait, 'maxWait')),
         signal,
         resolve,
         reject,
@@ -355,7 +269,7 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
       pump();
       if (entry.state === 'queued') {
         if (queue.size > maxQueue) removeEntry(entry, new QueueFullError(maxQueue), 'full');
-        else if (maxWaitMs !== Number.POSITIVE_INFINITY) armTimeout(entry);
+        else if (entry.maxWaitMs !== Number.POSITIVE_INFINITY) armTimeout(entry);
       }
       return promise as Promise<T>;
     },
@@ -363,6 +277,14 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
       if (typeof untilMs !== 'number' || Number.isNaN(untilMs)) fail('untilMs', 'a time in ms', untilMs);
       gate = Math.max(gate, untilMs);
       pump();
+    },
+    clear(reason) {
+      let count = 0;
+      for (let head = queue.peek(); head !== undefined; head = queue.peek()) {
+        removeEntry(head, reason, 'cleared');
+        count++;
+      }
+      return count;
     },
     gateUntilMs: () => gate,
     setConcurrency(value) {
