@@ -246,15 +246,20 @@ describe('shouldRetry: attempts, deadline and the server wait', () => {
 });
 
 describe('presets', () => {
-  it('Sales-data: exactly 1 s, 2 s, 4 s, then stop', () => {
+  it('Sales-data: 1 s, 2 s, 4 s (each up to 10 % longer, with jitter), then stop', () => {
     const policy = createRetryPolicy(salesDataRetry);
-    const seen: (number | string)[] = [];
-    for (let attempt = 1; attempt <= 5; attempt++) {
-      const decision = shouldRetry(input({ attempt, status: 503 }), policy, Math.random);
-      seen.push(decision.retry ? decision.delayMs : decision.reason);
-      if (!decision.retry) break;
-    }
-    expect(seen).toEqual([1000, 2000, 4000, 'max-attempts']);
+    const delaysWith = (random: () => number) => {
+      const seen: (number | string)[] = [];
+      for (let attempt = 1; attempt <= 5; attempt++) {
+        const decision = shouldRetry(input({ attempt, status: 503 }), policy, random);
+        seen.push(decision.retry ? decision.delayMs : decision.reason);
+        if (!decision.retry) break;
+      }
+      return seen;
+    };
+    expect(delaysWith(() => 0)).toEqual([1000, 2000, 4000, 'max-attempts']);
+    expect(delaysWith(() => 0.5)).toEqual([1050, 2100, 4200, 'max-attempts']);
+    expect(delaysWith(() => 0.999)).toEqual([1100, 2200, 4400, 'max-attempts']);
   });
 
   it('Sales-data: never retries validation, malformed or auth errors', () => {
@@ -266,7 +271,7 @@ describe('presets', () => {
 
   it('Platform API: retries 249, 408, 429 and 5xx at least five times with exponential backoff', () => {
     const policy = createRetryPolicy(platformApiRetry);
-    for (const status of [249, 408, 429, 500, 502, 503, 504]) {
+    for (const status of [249, 408, 429, 500, 501, 502, 503, 504, 505, 507, 520, 599]) {
       expect(shouldRetry(input({ status }), policy, half).retry).toBe(true);
     }
     const delays: number[] = [];
