@@ -29,6 +29,13 @@ export function positiveNumber(path: string, value: unknown): number {
   return value;
 }
 
+/** A finite number ≥ 0 (a duration in ms that may be zero). */
+export function nonNegativeMs(path: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    fail(path, 'a finite number of ms ≥ 0', value);
+  return value;
+}
+
 /** An integer ≥ `min`. */
 export function integerAtLeast(path: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {

@@ -334,6 +334,21 @@ export function createResilientStore(store: Store, options: ResilientStoreOption
       const result = await attempt(() => store.renew(lease, ttlMs, nowMs));
       return result.ok ? result.value : undefined;
     },
+    // Gates, when the wrapped store has them: during an outage the fallback store's gate (a local pause), or
+    // none (a gate only delays; the limits still decide).
+    ...(store.closeGate === undefined || store.gateWait === undefined
+      ? {}
+      : {
+          closeGate: async (key: string, waitMs: number, nowMs?: number) => {
+            const local = await fallback?.closeGate?.(key, waitMs, nowMs);
+            const result = await attempt(() => store.closeGate!(key, waitMs, nowMs));
+            return result.ok ? result.value : (local ?? waitMs);
+          },
+          gateWait: async (key: string, nowMs?: number) => {
+            const result = await attempt(() => store.gateWait!(key, nowMs));
+            return result.ok ? result.value : ((await fallback?.gateWait?.(key, nowMs)) ?? 0);
+          },
+        }),
     stats: () => {
       const { counters } = breaker;
       const failures = counters.timeouts + counters.errors;

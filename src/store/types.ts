@@ -96,4 +96,12 @@ export interface Store {
   release(lease: Lease, nowMs?: number): Promise<boolean>;
   /** Extends a live lease to `ttlMs` from now; resolves the renewed lease, or `undefined` if it had expired. */
   renew(lease: Lease, ttlMs: number, nowMs?: number): Promise<Lease | undefined>;
+  /**
+   * Closes the gate of `key` for `waitMs` from now, on the store's clock (a gate only ever extends);
+   * resolves the gate's remaining wait in ms. Shared pauses: a client's cooldown after a 429, seen by every
+   * client of the budget. Optional: the memory and Redis stores have it.
+   */
+  closeGate?(key: string, waitMs: number, nowMs?: number): Promise<number>;
+  /** The remaining wait of the gate of `key`, in ms (0: open). Optional, with `closeGate`. */
+  gateWait?(key: string, nowMs?: number): Promise<number>;
 }

@@ -13,6 +13,7 @@ import {
   tokenBucket,
   withId,
 } from '../../src/index.js';
+import { gateContractTests } from './gate-contract.js';
 import { buildLimit, expand, limitOf, loadBatchVectors, loadVectors, pick } from './vectors.js';
 
 /** A store under test, on a manual clock it reads when a call passes no `nowMs`. */
@@ -403,5 +404,7 @@ export function describeStoreContract(target: ContractTarget): void {
         { numRuns: 80 },
       );
     }, 60_000);
+
+    gateContractTests(test, target);
   });
 }

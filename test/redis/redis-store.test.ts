@@ -4,7 +4,7 @@ import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, fixedWindow, slidingWindow, tokenBucket, withId } from '../../src/index.js';
 import { createRedisStore } from '../../src/store/redis/index.js';
-import { CONSUME_SOURCE, LEASE_SOURCE } from '../../src/store/redis/scripts.js';
+import { CONSUME_SOURCE, GATE_SOURCE, LEASE_SOURCE } from '../../src/store/redis/scripts.js';
 import { type RedisServer, redisAvailable, startRedisServer } from './harness.js';
 
 const enabled = redisAvailable();
@@ -12,6 +12,7 @@ const T0 = 1_700_000_000_000;
 const PINNED = {
   consume: '512ab5f2096031384760db6dde25f91337698988',
   lease: '994a8211cfb0f62a09bbef408a5c855c9cf580d7',
+  gate: 'eb3c1bec18c5177d21a90ddc4cfd884ebf3d7436',
 };
 
 /** Calls per command since the last reset, from INFO commandstats. */
@@ -37,11 +38,16 @@ describe.runIf(enabled)('redis store on a real redis-server', () => {
   it('runs each script under the SHA1 of its source, the name SCRIPT LOAD gives it', async () => {
     const store = createRedisStore({ client });
     const sha1 = (text: string) => createHash('sha1').update(text).digest('hex');
-    expect(store.scripts).toEqual({ consume: sha1(CONSUME_SOURCE), lease: sha1(LEASE_SOURCE) });
+    expect(store.scripts).toEqual({
+      consume: sha1(CONSUME_SOURCE),
+      lease: sha1(LEASE_SOURCE),
+      gate: sha1(GATE_SOURCE),
+    });
     // Pinned: a change to a script is a change of its name on every server, so it must be deliberate.
     expect(store.scripts).toEqual(PINNED);
     expect(await client.script('LOAD', CONSUME_SOURCE)).toBe(store.scripts.consume);
     expect(await client.script('LOAD', LEASE_SOURCE)).toBe(store.scripts.lease);
+    expect(await client.script('LOAD', GATE_SOURCE)).toBe(store.scripts.gate);
   });
 
   it('makes one EVALSHA per decision whatever the number of limits; EVAL only once after a SCRIPT FLUSH', async () => {

@@ -6,6 +6,7 @@ import {
   fail,
   integerAtLeast,
   knownKeys,
+  nonNegativeMs,
   optionsObject,
   positiveNumber,
   cost as validCost,
@@ -239,6 +240,22 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     if (limits === undefined) leases.forget(held, key);
   };
 
+  // Gates: key → the time until which it is closed. Expired gates go when the map grows.
+  const gates = new Map<string, number>();
+  const gateWaitSync = (key: string, at?: number): number => {
+    const t = now(at);
+    const until = gates.get(validKey(key)) ?? 0;
+    if (until <= t) gates.delete(key);
+    return Math.max(0, until - t);
+  };
+  const closeGateSync = (key: string, waitMs: number, at?: number): number => {
+    const t = now(at);
+    const until = t + nonNegativeMs('waitMs', waitMs);
+    if (until > (gates.get(validKey(key)) ?? 0)) gates.set(key, until);
+    if (gates.size > 1024) for (const [k, u] of gates) if (u <= t) gates.delete(k);
+    return gateWaitSync(key, t);
+  };
+
   const acquireSync = (key: string, max: number, ttlMs: number, at?: number): AcquireResult =>
     leases.acquire(
       held,
@@ -281,6 +298,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     release: async (lease, nowMs) => leases.release(held, lease, now(nowMs)),
     renew: async (lease, ttlMs, nowMs) =>
       leases.renew(held, lease, positiveNumber('ttlMs', ttlMs), now(nowMs)),
+    closeGate: async (key, waitMs, nowMs) => closeGateSync(key, waitMs, nowMs),
+    gateWait: async (key, nowMs) => gateWaitSync(key, nowMs),
     [FAST_PATH]: fastPath,
   });
 }

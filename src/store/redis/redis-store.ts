@@ -8,6 +8,7 @@ import {
   integerAtLeast,
   knownKeys,
   nonEmptyString,
+  nonNegativeMs,
   optionsObject,
   positiveNumber,
   cost as validCost,
@@ -76,7 +77,7 @@ export interface RedisStoreOptions {
  */
 export interface RedisStore extends Store {
   /** The SHA1 of each script, as Redis's script cache names them. */
-  readonly scripts: { readonly consume: string; readonly lease: string };
+  readonly scripts: { readonly consume: string; readonly lease: string; readonly gate: string };
   /** The Redis key holding the state of `key` under `limit`. */
   stateKey(limit: Limit, key: string): string;
   /** The Redis key (a sorted set) holding the concurrency leases of `key`. */
@@ -185,6 +186,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     hashTag === 'store' ? '' : tagOf === undefined ? key : String(tagOf(key));
   const stateKey = (limit: Limit, key: string) => `${subjectOf(key)}:r:${limit.key}`;
   const leaseKey = (key: string) => `${subjectOf(key)}:c`;
+  const gateKey = (key: string) => `${subjectOf(key)}:g`;
   /** The caller's time in client-clock mode (NaN: Redis's clock decides). */
   const now = (nowMs: number | undefined): number => {
     if (nowMs !== undefined) validNow(nowMs); // refused even when Redis's clock decides
@@ -272,9 +274,35 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   let sequence = 0;
 
   return {
-    scripts: { consume: SCRIPTS.consume.sha, lease: SCRIPTS.lease.sha },
+    scripts: { consume: SCRIPTS.consume.sha, lease: SCRIPTS.lease.sha, gate: SCRIPTS.gate.sha },
     stateKey: (limit, key) => stateKey(limit, validKey(key)),
     leaseKey: (key) => leaseKey(validKey(key)),
+    async closeGate(key, waitMs, nowMs) {
+      const wait = String(nonNegativeMs('waitMs', waitMs));
+      const args = [
+        'EVALSHA',
+        SCRIPTS.gate.sha,
+        '1',
+        gateKey(validKey(key)),
+        'close',
+        nowArg(now(nowMs)),
+        slack,
+        wait,
+      ];
+      return Number(await run(SCRIPTS.gate, args));
+    },
+    async gateWait(key, nowMs) {
+      const args = [
+        'EVALSHA',
+        SCRIPTS.gate.sha,
+        '1',
+        gateKey(validKey(key)),
+        'wait',
+        nowArg(now(nowMs)),
+        slack,
+      ];
+      return Number(await run(SCRIPTS.gate, args));
+    },
     consume: (checks, nowMs) => decide(checks, nowMs, '1'),
     peek: (checks, nowMs) => decide(checks, nowMs, '0'),
     async reset(key, limits) {

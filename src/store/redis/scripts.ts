@@ -315,6 +315,32 @@ keep(ttl, false)
 return { fmt(now), 1 }
 `;
 
+/**
+ * Gates (shared pauses): one string per key, holding the time until which it is closed (ms on the store's
+ * clock), expiring then. KEYS: { the gate key }. ARGV: op ('close' or 'wait'), now ('' for Redis TIME),
+ * key slack (ms), and for close the wait in ms. A gate only ever extends. Returns the remaining wait (ms,
+ * a string, 0 when open).
+ */
+export const GATE_SOURCE = `
+local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
+local now
+if ARGV[2] ~= '' then now = tonumber(ARGV[2]) else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + floor(tonumber(t[2]) / 1000)
+end
+local key = KEYS[1]
+local closed = tonumber(redis.call('GET', key) or '0') or 0
+if ARGV[1] == 'close' then
+  local target = now + tonumber(ARGV[4])
+  if target > closed then
+    local ttl = string.format('%.0f', min(max(1, ceil(target - now)) + tonumber(ARGV[3]), 1e13))
+    redis.call('SET', key, string.format('%.17g', target), 'PX', ttl)
+    closed = target
+  end
+end
+return string.format('%.17g', max(0, closed - now))
+`;
+
 /** A script and its SHA1, the name Redis caches it under. */
 export interface Script {
   readonly source: string;
@@ -338,4 +364,5 @@ export const scriptOf = (source: string): Script => ({
 export const SCRIPTS = {
   consume: scriptOf(CONSUME_SOURCE),
   lease: scriptOf(LEASE_SOURCE),
+  gate: scriptOf(GATE_SOURCE),
 } as const;
