@@ -58,10 +58,11 @@ async function keep(response: Response): Promise<Response | undefined> {
 function shedReason(
   error: unknown,
   signal: AbortSignal,
-): 'full' | 'timeout' | 'aborted' | 'oversized' | undefined {
+): 'full' | 'timeout' | 'aborted' | 'oversized' | 'rate-limited' | undefined {
   if (error instanceof QueueFullError) return 'full';
   if (error instanceof QueueTimeoutError) return 'timeout';
-  if (error instanceof RateLimitedError) return 'oversized';
+  if (error instanceof RateLimitedError)
+    return error.retryAfterMs === Number.POSITIVE_INFINITY ? 'oversized' : 'rate-limited';
   return signal.aborted ? 'aborted' : undefined;
 }
 
@@ -97,6 +98,7 @@ export async function runAttempts(ctx: AttemptContext, r: AttemptRequest): Promi
     const gateWaitMs = runtime.scheduler.gateUntilMs() - clock();
     if (policy.onLongRetryAfter === 'fail' && gateWaitMs > policy.maxRetryAfterMs) {
       const error = new RateLimitedError(gateWaitMs);
+      emit('shed', { class: name, endpoint, reason: 'rate-limited' });
       if (attempt > 1) return giveUp(error);
       throw error;
     }

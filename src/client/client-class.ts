@@ -87,6 +87,15 @@ export function createClassRuntime(
     concurrency: concurrency(),
     ...(options.maxQueue === undefined ? {} : { maxQueue: options.maxQueue }),
     ...(options.maxWait === undefined ? {} : { maxWait: options.maxWait }),
+    ...(options.budget === undefined
+      ? {}
+      : {
+          budget: {
+            store: options.budget.store,
+            key: `${options.budget.name}:${config.name}`,
+            leaseTtl: options.budget.leaseTtl,
+          },
+        }),
     clock,
     sleep,
   });
@@ -201,7 +210,7 @@ export function createClassRuntime(
         const change = pacer.onThrottle(nowMs, sentAtMs);
         if (change !== undefined) emit('rate', { class: name, ...change });
       }
-      if (repeated && sentAtMs >= lastCutMs) {
+      if (repeated && sentAtMs > lastCutMs) {
         const before = concurrency();
         aimd = onConflict(aimd, Math.min(before, scheduler.stats().running + 1));
         lastCutMs = nowMs;

@@ -32,14 +32,15 @@ export interface ClientEvents {
   /** A class's gate opened again: its queued requests may start. */
   gateOpened: { class: string };
   /**
-   * A request left without being sent: `full` (`maxQueue`), `timeout` (`maxWait`), `aborted` (its signal,
-   * while queued or sleeping before a retry), `oversized` (a cost no limit allows) or `retry-budget` (a
-   * retry refused by the retry budget; the last response is returned).
+   * A request left without being sent: `full` (`maxQueue`), `timeout` (`maxWait`, or a retry's deadline),
+   * `aborted` (its signal, while queued or sleeping before a retry), `oversized` (a cost no limit allows),
+   * `rate-limited` (the class's gate is closed for longer than `maxRetryAfter`) or `retry-budget` (a retry
+   * refused by the retry budget; the last response is returned).
    */
   shed: {
     class: string;
     endpoint: string;
-    reason: 'full' | 'timeout' | 'aborted' | 'oversized' | 'retry-budget';
+    reason: 'full' | 'timeout' | 'aborted' | 'oversized' | 'rate-limited' | 'retry-budget';
   };
   /**
    * A request finished: `status` is the final response's (absent on an error), `attempts` how many were

@@ -172,7 +172,7 @@ export function createPacer(margin: number): Pacer {
       if (starts.length > STARTS) starts.shift();
     },
     onThrottle(nowMs, sentAtMs = nowMs) {
-      if (sentAtMs < lastCutMs) return undefined;
+      if (sentAtMs <= lastCutMs) return undefined;
       const repeated = nowMs - lastThrottleMs <= REPEAT_WINDOW_MS;
       lastThrottleMs = nowMs;
       if (!repeated) return undefined;
