@@ -2,6 +2,7 @@ import { type Clock, type Sleep, systemClock, systemSleep } from '../core/clock.
 import { type Duration, parsePositiveDuration } from '../core/duration.js';
 import type { Limit } from '../core/limits.js';
 import { fail, knownKeys, optionsObject } from '../internal/describe.js';
+import { type ClientBudget, type ResolvedBudget, resolveBudget } from './client-budget.js';
 import { endpointOf } from './client-stats.js';
 import { createRetryPolicy, type RetryPolicy, type RetryPolicyOptions } from './retry-policy.js';
 import { normalizeRetryBudget, type RetryBudgetOptions } from './retry-policy-budget.js';
@@ -135,6 +136,14 @@ export interface ClientOptions {
    */
   statsWindow?: Duration;
   /**
+   * A shared budget (see {@link ClientBudget}): the classes' limits, concurrency and gates live in a store
+   * under `<name>:<class>`, so that several clients, workers or processes given the same budget draw from
+   * one budget instead of each running its own.
+   * @default none: each client paces in its own memory
+   * @example { store: createRedisStore({ client: redis }), name: 'erp-sync', localShare: 0.25 }
+   */
+  budget?: ClientBudget;
+  /**
    * Most requests waiting per class; one more rejects with `QueueFullError`.
    * @default Infinity
    * @example 1000
@@ -188,6 +197,7 @@ export interface ResolvedClientOptions {
   readonly headers: Headers;
   readonly classes: readonly ResolvedClass[];
   readonly margin: { readonly rate: number; readonly burst: number };
+  readonly budget: ResolvedBudget | undefined;
   readonly adaptive: boolean;
   readonly retryBudget: RetryBudgetOptions | false;
   readonly persistentThrottling: { readonly throttles: number; readonly windowMs: number } | false;
@@ -210,6 +220,7 @@ const OPTIONS = [
   'adaptive',
   'retry',
   'retryBudget',
+  'budget',
   'persistentThrottling',
   'endpoint',
   'maxEndpoints',
@@ -311,6 +322,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     headers: new Headers(o.headers),
     classes: classes.map(([name, value]) => resolveClass(name, value, retry)),
     margin,
+    budget: resolveBudget(o.budget, o.clock ?? systemClock),
     adaptive: o.adaptive ?? true,
     retryBudget: o.retryBudget ?? {},
     persistentThrottling: resolvePersistent(o.persistentThrottling),

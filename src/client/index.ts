@@ -10,6 +10,7 @@
 export * from './backoff.js';
 export { type Client, createClient } from './client.js';
 export { RECOVER_EVERY } from './client-adapt.js';
+export { type ClientBudget, shareOf } from './client-budget.js';
 export type { ClientClassStats } from './client-class.js';
 export { HttpStatusError } from './client-errors.js';
 export type { ClientEvents, ClientListener } from './client-events.js';

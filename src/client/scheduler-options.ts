@@ -1,7 +1,8 @@
 import { type Clock, type Sleep, systemClock, systemSleep } from '../core/clock.js';
-import { type Duration, parseDuration } from '../core/duration.js';
+import { type Duration, parseDuration, parsePositiveDuration } from '../core/duration.js';
 import type { Limit } from '../core/limits.js';
 import { fail, knownKeys, optionsObject } from '../internal/describe.js';
+import type { Store } from '../store/types.js';
 
 /**
  * Options of {@link createScheduler}.
@@ -42,6 +43,15 @@ export interface SchedulerOptions {
    */
   maxWait?: Duration;
   /**
+   * A shared budget: the limits, the concurrency (through leases of at most `leaseTtl` each) and the gate
+   * live in `store` under `key`, so that every scheduler given the same store and key draws from one
+   * budget: clients in one process with a memory store, processes and hosts with a Redis store (on
+   * Redis's clock). Each start then costs a few store calls (gate, lease, limits).
+   * @default none: the limits live in the scheduler's own memory
+   * @example { store: createRedisStore({ client: redis }), key: 'erp-sync:orders' }
+   */
+  budget?: { store: Store; key: string; leaseTtl?: Duration };
+  /**
    * The scheduler's clock.
    * @default Date.now
    * @example createManualClock(0).now
@@ -71,6 +81,7 @@ export interface ResolvedSchedulerOptions {
   readonly maxWaitMs: number;
   readonly clock: Clock;
   readonly sleep: Sleep;
+  readonly budget: { readonly store: Store; readonly key: string; readonly leaseTtlMs: number } | undefined;
 }
 
 /**
@@ -112,7 +123,15 @@ export function checkLimits(value: unknown): readonly Limit[] {
  */
 export function resolveSchedulerOptions(options: SchedulerOptions): ResolvedSchedulerOptions {
   const o = optionsObject('createScheduler options', options);
-  knownKeys('createScheduler()', o, ['limits', 'concurrency', 'maxQueue', 'maxWait', 'clock', 'sleep']);
+  knownKeys('createScheduler()', o, [
+    'limits',
+    'concurrency',
+    'maxQueue',
+    'maxWait',
+    'clock',
+    'sleep',
+    'budget',
+  ]);
   if (o.clock !== undefined && typeof o.clock !== 'function')
     fail('clock', 'a function returning ms', o.clock);
   if (o.sleep !== undefined && typeof o.sleep !== 'function') fail('sleep', 'a sleep function', o.sleep);
@@ -124,7 +143,19 @@ export function resolveSchedulerOptions(options: SchedulerOptions): ResolvedSche
     maxWaitMs: maxWait === Number.POSITIVE_INFINITY ? maxWait : parseDuration(maxWait, 'maxWait'),
     clock: (o.clock as Clock | undefined) ?? systemClock,
     sleep: (o.sleep as Sleep | undefined) ?? systemSleep,
+    budget: o.budget === undefined ? undefined : resolveBudget(o.budget),
   };
+}
+
+function resolveBudget(value: unknown): ResolvedSchedulerOptions['budget'] {
+  const b = optionsObject('budget', value);
+  knownKeys('budget', b, ['store', 'key', 'leaseTtl']);
+  const store = b.store as Store | undefined;
+  if (typeof store !== 'object' || store === null || typeof store.consume !== 'function')
+    fail('budget.store', 'a store (createMemoryStore, createRedisStore, …)', store);
+  if (typeof b.key !== 'string' || b.key === '') fail('budget.key', 'a non-empty string', b.key);
+  const leaseTtlMs = parsePositiveDuration((b.leaseTtl as Duration | undefined) ?? '1m', 'budget.leaseTtl');
+  return { store, key: b.key, leaseTtlMs };
 }
 
 function countOrInfinity(path: string, value: unknown, min: number): number {

@@ -3,7 +3,7 @@ import { RateLimitedError } from '../core/errors.js';
 import type { Limit } from '../core/limits.js';
 import { fail, cost as validCost } from '../internal/describe.js';
 import { createMemoryStore } from '../store/memory/memory-store.js';
-import type { Check } from '../store/types.js';
+import type { Check, Lease } from '../store/types.js';
 import { QueueFullError, QueueTimeoutError } from './scheduler-errors.js';
 import {
   checkConcurrency,
@@ -12,6 +12,7 @@ import {
   type SchedulerOptions,
 } from './scheduler-options.js';
 import { createPriorityQueue } from './scheduler-queue.js';
+import { createSharedBudget, LEASE_POLL_MS, type SharedBudget } from './scheduler-shared.js';
 import type { ScheduleOptions, Scheduler, SchedulerStats } from './scheduler-types.js';
 
 export { QueueFullError, QueueTimeoutError } from './scheduler-errors.js';
@@ -34,6 +35,8 @@ interface Entry {
   timer: AbortController | undefined;
   /** The signal given to the task, once running. */
   controller: AbortController | undefined;
+  /** The shared budget's concurrency lease, while running. */
+  lease: Lease | undefined;
   onAbort: () => void;
 }
 
@@ -74,6 +77,11 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
     busy.atMs = Math.max(busy.atMs, nowMs);
   };
   const store = createMemoryStore({ clock });
+  const shared =
+    o.budget === undefined
+      ? undefined
+      : createSharedBudget(o.budget.store, o.budget.key, () => concurrency, o.budget.leaseTtlMs, clock);
+  let admitting = false;
   const queue = createPriorityQueue<Entry>();
   const counts = {
     running: 0,
@@ -132,6 +140,7 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
 
   const settle = (entry: Entry, ok: boolean, value: unknown) => {
     entry.state = 'done';
+    if (entry.lease !== undefined) shared?.release(entry.lease);
     entry.signal?.removeEventListener('abort', entry.onAbort);
     account(clock());
     counts.running--;
@@ -142,9 +151,10 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
     else entry.reject(value);
   };
 
-  const start = (entry: Entry, nowMs: number) => {
+  const start = (entry: Entry, nowMs: number, lease?: Lease) => {
     queue.remove(entry);
     entry.state = 'running';
+    entry.lease = lease;
     entry.timer?.abort();
     account(nowMs);
     lastStartMs = nowMs;
@@ -168,8 +178,39 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
     );
   };
 
+  /**
+   * Asks the shared budget whether the head may start (one admission at a time): then starts the head of
+   * the queue (the same task, unless it left meanwhile), or waits until the budget says.
+   */
+  const admitShared = (budget: SharedBudget, head: Entry, nowMs: number) => {
+    admitting = true;
+    budget.admit(limits, head.cost, nowMs).then(
+      (admission) => {
+        admitting = false;
+        if (!admission.start) {
+          if (admission.never) removeEntry(head, new RateLimitedError(Number.POSITIVE_INFINITY), 'oversized');
+          else wakeAt(admission.atMs, clock());
+          return;
+        }
+        const next = queue.peek();
+        if (next === undefined) {
+          if (admission.lease !== undefined) budget.release(admission.lease);
+          return;
+        }
+        start(next, clock(), admission.lease);
+        pump();
+      },
+      () => {
+        // A store that throws (one not wrapped by createResilientStore): try again a little later.
+        admitting = false;
+        wakeAt(clock() + 4 * LEASE_POLL_MS, clock());
+      },
+    );
+  };
+
   /** Starts queued tasks from the head while they may start; otherwise arms the one wake-up needed. */
   const drain = () => {
+    if (admitting) return;
     for (;;) {
       const head = queue.peek();
       if (head === undefined) return cancelWake();
@@ -182,6 +223,7 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
       if (gate > nowMs) return wakeAt(gate, nowMs);
       if (counts.running >= concurrency) return cancelWake(); // a settling task pumps
       if (spacingMs > 0 && nowMs < lastStartMs + spacingMs) return wakeAt(lastStartMs + spacingMs, nowMs);
+      if (shared !== undefined) return admitShared(shared, head, nowMs);
       if (limits.length > 0) {
         const outcome = store.consumeSync(checksFor(head.cost), nowMs);
         if (!outcome.allowed) {
@@ -259,6 +301,7 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
         state: 'queued',
         timer: undefined,
         controller: undefined,
+        lease: undefined,
         onAbort: () => {
           if (entry.state === 'queued') removeEntry(entry, signal!.reason, 'aborted');
           else entry.controller?.abort(signal!.reason);
@@ -275,6 +318,7 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
     },
     closeGate(untilMs) {
       if (typeof untilMs !== 'number' || Number.isNaN(untilMs)) fail('untilMs', 'a time in ms', untilMs);
+      if (untilMs > gate) shared?.closeGate(untilMs - clock());
       gate = Math.max(gate, untilMs);
       pump();
     },
