@@ -1,6 +1,5 @@
 import { parseDuration } from '../core/duration.js';
 import { RateLimitedError } from '../core/errors.js';
-import type { Limit } from '../core/limits.js';
 import { fail, cost as validCost } from '../internal/describe.js';
 import { createMemoryStore } from '../store/memory/memory-store.js';
 import type { Check, Lease } from '../store/types.js';
