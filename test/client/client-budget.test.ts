@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createClient, shareOf } from '../../src/client/index.js';
+import { type ClientBudget, createClient, shareOf } from '../../src/client/index.js';
 import { createManualClock } from '../../src/core/clock.js';
 import { fixedWindow, tokenBucket } from '../../src/core/limits.js';
 import { createMemoryStore } from '../../src/store/memory/memory-store.js';
@@ -24,7 +24,7 @@ function setup() {
       classes: { api: { match: () => true, limits } },
       margin: 1,
       adaptive: false,
-      ...(budget === undefined ? {} : { budget }),
+      ...(budget === undefined ? {} : { budget: budget as ClientBudget }),
       clock: clock.now,
       sleep: clock.sleep,
     });
