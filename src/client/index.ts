@@ -24,6 +24,15 @@ export {
   REPEAT_WINDOW_MS,
 } from './client-pacer.js';
 export * from './client-paginate.js';
+export {
+  type ClassReport,
+  formatReport,
+  type JobStatus,
+  type MonitoringReport,
+  type MonitoringReportOptions,
+  monitoringReport,
+  reportMetrics,
+} from './client-report.js';
 export { endpointOf, STATS_WINDOWS, type TrafficCounts, type WindowCounts } from './client-stats.js';
 export * from './hints.js';
 export * from './retry-policy.js';

@@ -1,0 +1,272 @@
+import { Gauge, Registry } from 'prom-client';
+import { fail, knownKeys, optionsObject } from '../internal/describe.js';
+import type { ClientClassStats } from './client-class.js';
+
+/**
+ * The monitoring report of an integration: what its clients and jobs did, as integration owners watch it
+ * (request volume per time window, errors by status, retries, throttles, average and peak concurrency,
+ * long-running jobs), as JSON, as Prometheus metrics and as a human summary.
+ */
+
+/**
+ * A job as the report reads it: `runJob`'s summary (or its progress while it runs) fits.
+ *
+ * @example
+ * ```ts
+ * const job: JobStatus = { name: 'nightly-sync', state: 'running', processed: 1200, failed: 3, durationMs: 5_400_000 };
+ * ```
+ */
+export interface JobStatus {
+  readonly name: string;
+  /** `running`, `completed`, `failed`, `aborted` … */
+  readonly state: string;
+  readonly processed: number;
+  /** Items dead-lettered. */
+  readonly failed: number;
+  readonly skipped?: number;
+  readonly retries?: number;
+  readonly durationMs: number;
+}
+
+/**
+ * Options of {@link monitoringReport}.
+ *
+ * @example
+ * ```ts
+ * const options: MonitoringReportOptions = { integration: 'erp-sync', tenant: 'acme', clients: { orders: client } };
+ * ```
+ */
+export interface MonitoringReportOptions {
+  /** The integration's name (a label of every metric). */
+  integration: string;
+  /** The tenant or account it runs for (a label of every metric). @default '' */
+  tenant?: string;
+  /** The clients, by name: anything with `stats()` as `createClient` makes it. */
+  clients?: Readonly<Record<string, { stats(): Record<string, ClientClassStats> }>>;
+  /** Jobs (`runJob` summaries, or progress of running ones). */
+  jobs?: readonly JobStatus[];
+  /** A running job older than this is flagged `longRunning`. @default 3_600_000 (1 h) */
+  longRunningMs?: number;
+  /** The report's time. @default Date.now() */
+  nowMs?: number;
+}
+
+/**
+ * One request class of one client in the report.
+ *
+ * @example
+ * ```ts
+ * const busiest: ClassReport | undefined = report.classes.toSorted((a, b) => b.requests - a.requests)[0];
+ * ```
+ */
+export interface ClassReport {
+  readonly client: string;
+  readonly class: string;
+  readonly requests: number;
+  /** Requests per time window (the client's `statsWindow`), oldest first. */
+  readonly perWindow: ReadonlyArray<{ readonly startMs: number; readonly requests: number }>;
+  readonly responses: Readonly<Record<number, number>>;
+  /** Share of responses by status class or exact status (429 and 409 kept exact), from 0 to 1. */
+  readonly errorRate: Readonly<Record<string, number>>;
+  readonly retries: number;
+  readonly throttles: number;
+  readonly errors: number;
+  readonly averageConcurrency: number;
+  readonly peakConcurrency: number;
+  readonly averageQueueWaitMs: number;
+  readonly endpoints: number;
+}
+
+/**
+ * A monitoring report, made by {@link monitoringReport}.
+ *
+ * @example
+ * ```ts
+ * const report: MonitoringReport = monitoringReport({ integration: 'erp-sync', clients: { api: client } });
+ * console.log(JSON.stringify(report));
+ * ```
+ */
+export interface MonitoringReport {
+  readonly integration: string;
+  readonly tenant: string;
+  readonly generatedAt: string;
+  readonly classes: readonly ClassReport[];
+  readonly jobs: ReadonlyArray<JobStatus & { readonly longRunning: boolean }>;
+  readonly totals: {
+    readonly requests: number;
+    readonly retries: number;
+    readonly throttles: number;
+    readonly errors: number;
+    readonly errorRate: number;
+  };
+}
+
+const statusGroup = (status: number) =>
+  status === 429 || status === 409 ? String(status) : `${Math.floor(status / 100)}xx`;
+
+function classReport(client: string, name: string, s: ClientClassStats): ClassReport {
+  const answered = Object.values(s.responses).reduce((a, b) => a + b, 0);
+  const errorRate: Record<string, number> = {};
+  for (const [status, n] of Object.entries(s.responses)) {
+    if (Number(status) < 400) continue;
+    const group = statusGroup(Number(status));
+    errorRate[group] = (errorRate[group] ?? 0) + n / answered;
+  }
+  return {
+    client,
+    class: name,
+    requests: s.requests,
+    perWindow: s.windows.map((w) => ({ startMs: w.startMs, requests: w.requests })),
+    responses: s.responses,
+    errorRate,
+    retries: s.retries,
+    throttles: s.throttles,
+    errors: s.errors,
+    averageConcurrency: s.averageRunning,
+    peakConcurrency: s.peakRunning,
+    averageQueueWaitMs: s.started === 0 ? 0 : s.queueWaitTotalMs / s.started,
+    endpoints: Object.keys(s.endpoints).length,
+  };
+}
+
+/**
+ * Builds the monitoring report of an integration from its clients' `stats()` and its jobs. Pure apart
+ * from reading the stats: call it on a schedule, log it, serve it.
+ *
+ * @example
+ * ```ts
+ * const report = monitoringReport({ integration: 'erp-sync', tenant: 'acme', clients: { api: client }, jobs: [summary] });
+ * console.log(formatReport(report)); // the human summary
+ * ```
+ */
+export function monitoringReport(options: MonitoringReportOptions): MonitoringReport {
+  const o = optionsObject('monitoringReport options', options);
+  knownKeys('monitoringReport()', o, ['integration', 'tenant', 'clients', 'jobs', 'longRunningMs', 'nowMs']);
+  if (typeof options.integration !== 'string' || options.integration === '')
+    fail('integration', 'a non-empty string', options.integration);
+  const nowMs = options.nowMs ?? Date.now();
+  const longRunningMs = options.longRunningMs ?? 3_600_000;
+  const classes: ClassReport[] = [];
+  for (const [client, c] of Object.entries(options.clients ?? {})) {
+    if (typeof c?.stats !== 'function') fail(`clients.${client}`, 'a client (with stats())', c);
+    for (const [name, s] of Object.entries(c.stats())) classes.push(classReport(client, name, s));
+  }
+  const sum = (pick: (c: ClassReport) => number) => classes.reduce((a, c) => a + pick(c), 0);
+  const answered = sum((c) => Object.values(c.responses).reduce((a, b) => a + b, 0));
+  const failedResponses = sum((c) =>
+    Object.entries(c.responses).reduce((a, [status, n]) => a + (Number(status) >= 400 ? n : 0), 0),
+  );
+  return {
+    integration: options.integration,
+    tenant: options.tenant ?? '',
+    generatedAt: new Date(nowMs).toISOString(),
+    classes,
+    jobs: (options.jobs ?? []).map((job) => ({
+      ...job,
+      longRunning: job.state === 'running' && job.durationMs > longRunningMs,
+    })),
+    totals: {
+      requests: sum((c) => c.requests),
+      retries: sum((c) => c.retries),
+      throttles: sum((c) => c.throttles),
+      errors: sum((c) => c.errors),
+      errorRate: answered === 0 ? 0 : failedResponses / answered,
+    },
+  };
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+
+/**
+ * The report as a short human summary, one line per class and per job.
+ *
+ * @example
+ * ```ts
+ * process.stderr.write(`${formatReport(monitoringReport({ integration: 'erp-sync', clients: { api: client } }))}\n`);
+ * ```
+ */
+export function formatReport(report: MonitoringReport): string {
+  const { totals } = report;
+  const lines = [
+    `${report.integration}${report.tenant === '' ? '' : ` (${report.tenant})`} at ${report.generatedAt}: ` +
+      `${totals.requests} requests, ${pct(totals.errorRate)} errors, ${totals.retries} retries, ${totals.throttles} throttled`,
+  ];
+  for (const c of report.classes) {
+    const errors = Object.entries(c.errorRate)
+      .map(([group, rate]) => `${group} ${pct(rate)}`)
+      .join(', ');
+    const last = c.perWindow[c.perWindow.length - 1];
+    lines.push(
+      `  ${c.client}/${c.class}: ${c.requests} requests${last === undefined ? '' : ` (${last.requests} in the current window)`}` +
+        `, errors ${errors === '' ? 'none' : errors}, ${c.retries} retries, ${c.throttles} throttled, ` +
+        `concurrency ${c.averageConcurrency.toFixed(1)} avg / ${c.peakConcurrency} peak, queue wait ${Math.round(c.averageQueueWaitMs)} ms avg`,
+    );
+  }
+  for (const job of report.jobs) {
+    lines.push(
+      `  job ${job.name}: ${job.state}${job.longRunning ? ' (LONG RUNNING)' : ''}, ${job.processed} processed, ` +
+        `${job.failed} failed${job.skipped === undefined ? '' : `, ${job.skipped} skipped`}, ${Math.round(job.durationMs / 1000)} s`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/**
+ * Writes the report into Prometheus gauges (a new `Registry` unless one is given), labelled by
+ * `integration`, `tenant`, `client` and `class` (bounded: classes are configuration, not traffic), and
+ * `job` for jobs. Returns the registry; `await registry.metrics()` is the exposition text.
+ *
+ * @example
+ * ```ts
+ * const registry = reportMetrics(monitoringReport({ integration: 'erp-sync', clients: { api: client } }));
+ * response.end(await registry.metrics());
+ * ```
+ */
+export function reportMetrics(report: MonitoringReport, registry: Registry = new Registry()): Registry {
+  const base = { integration: report.integration, tenant: report.tenant };
+  const classLabels = ['integration', 'tenant', 'client', 'class'] as const;
+  const gauge = (name: string, help: string, labelNames: readonly string[]) =>
+    (registry.getSingleMetric(name) as Gauge<string> | undefined) ??
+    new Gauge({ name, help, labelNames: [...labelNames], registers: [registry] });
+  const requests = gauge('sluice_report_requests', 'Requests sent (attempts), per class', classLabels);
+  const perWindow = gauge(
+    'sluice_report_requests_current_window',
+    'Requests in the current stats window',
+    classLabels,
+  );
+  const errorRate = gauge('sluice_report_error_rate', 'Share of responses by error status group', [
+    ...classLabels,
+    'status',
+  ]);
+  const retries = gauge('sluice_report_retries', 'Attempts retried', classLabels);
+  const throttles = gauge('sluice_report_throttles', '429 and 409 responses', classLabels);
+  const avg = gauge('sluice_report_concurrency_average', 'Average requests in flight', classLabels);
+  const peak = gauge('sluice_report_concurrency_peak', 'Peak requests in flight', classLabels);
+  for (const c of report.classes) {
+    const labels = { ...base, client: c.client, class: c.class };
+    requests.set(labels, c.requests);
+    perWindow.set(labels, c.perWindow[c.perWindow.length - 1]?.requests ?? 0);
+    for (const [status, rate] of Object.entries(c.errorRate)) errorRate.set({ ...labels, status }, rate);
+    retries.set(labels, c.retries);
+    throttles.set(labels, c.throttles);
+    avg.set(labels, c.averageConcurrency);
+    peak.set(labels, c.peakConcurrency);
+  }
+  const jobLabels = ['integration', 'tenant', 'job'] as const;
+  const processed = gauge('sluice_report_job_processed', 'Items processed by the job', jobLabels);
+  const failed = gauge('sluice_report_job_failed', 'Items dead-lettered by the job', jobLabels);
+  const duration = gauge('sluice_report_job_duration_seconds', 'How long the job has run', jobLabels);
+  const long = gauge(
+    'sluice_report_job_long_running',
+    '1 when a running job exceeds longRunningMs',
+    jobLabels,
+  );
+  for (const job of report.jobs) {
+    const labels = { ...base, job: job.name };
+    processed.set(labels, job.processed);
+    failed.set(labels, job.failed);
+    duration.set(labels, job.durationMs / 1000);
+    long.set(labels, job.longRunning ? 1 : 0);
+  }
+  return registry;
+}
