@@ -11,7 +11,10 @@
 // --gateway-rounds N (default 5), --gateway-duration S (default 2), --gateway-connections N (default 32);
 // then a 1,000-request bulk job through sluice's client and its peers against a time-scaled Merchant API
 // (bench/client.js): --only client, --skip-client, --client-rounds N (default 3), --client-requests N
-// (default 1000), --client-scale K (default 10: the API's time runs K times faster than real time).
+// (default 1000), --client-scale K (default 10: the API's time runs K times faster than real time); then
+// four worker processes sharing one Sales-data API key (50 per 10 s) through sluice's shared Redis budget,
+// per-process budgets and Bottleneck's Redis clustering, utilisation and 429s (bench/shared.js):
+// --only shared, --skip-shared, --shared-rounds N (default 3), --shared-scale K (default 10).
 // Timing figures are for comparison within one run, never absolute claims.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +23,7 @@ import { runGatewayBench } from './gateway.js';
 import { runHttpBench } from './http.js';
 import { IMPLEMENTATIONS } from './peers.js';
 import { runRedisBench } from './redis.js';
+import { runSharedBench } from './shared.js';
 import { median, runThroughput, SCENARIOS } from './throughput.js';
 
 const args = process.argv.slice(2);
@@ -40,9 +44,10 @@ const redisNamed = onlyWords?.includes('redis') ?? false;
 const httpNamed = onlyWords?.includes('http') ?? false;
 const gatewayNamed = onlyWords?.includes('gateway') ?? false;
 const clientNamed = onlyWords?.includes('client') ?? false;
+const sharedNamed = onlyWords?.includes('shared') ?? false;
 // Naming a part runs the named parts alone.
-const partsNamed = redisNamed || httpNamed || gatewayNamed || clientNamed;
-const PARTS = ['redis', 'http', 'gateway', 'client'];
+const partsNamed = redisNamed || httpNamed || gatewayNamed || clientNamed || sharedNamed;
+const PARTS = ['redis', 'http', 'gateway', 'client', 'shared'];
 const only = onlyWords?.filter((o) => !PARTS.includes(o));
 const peerFilter = only === undefined || only.length === 0 ? undefined : only;
 const implementations = IMPLEMENTATIONS.filter(
@@ -97,6 +102,15 @@ if (!args.includes('--skip-client') && (!partsNamed || clientNamed)) {
     rounds: option('client-rounds', 3),
     requests: option('client-requests', 1000),
     scale: option('client-scale', 10),
+    log,
+  });
+}
+if (!args.includes('--skip-shared') && (!partsNamed || sharedNamed)) {
+  // A blank line after any part that ran before.
+  if (!partsNamed || redisNamed || httpNamed || gatewayNamed || clientNamed) log();
+  await runSharedBench({
+    rounds: option('shared-rounds', 3),
+    scale: option('shared-scale', 10),
     log,
   });
 }

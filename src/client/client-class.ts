@@ -101,6 +101,10 @@ export function createClassRuntime(
   });
   const pacer = createPacer(margin.rate);
   const counters = createTrafficCounters(clock, options.statsWindowMs);
+  /** A learned window no tighter than a configured window of the same length adds nothing. */
+  const covered = (limit: Limit) =>
+    limit.kind !== 'tokenBucket' &&
+    configured.some((c) => c.kind !== 'tokenBucket' && c.windowMs === limit.windowMs && c.limit <= limit.limit);
   const limits = () => (learned.size === 0 ? configured : [...configured, ...learned.values()]);
   let throttleTimes: number[] = [];
   let last429Ms = Number.NEGATIVE_INFINITY;
@@ -165,7 +169,7 @@ export function createClassRuntime(
         for (const announced of hints.quotas) {
           const limit = learnedLimit(announced, margin.rate);
           const id = `${announced.source}:${announced.name ?? ''}`;
-          if (limit === undefined || learned.get(id)?.key === limit.key) continue;
+          if (limit === undefined || learned.get(id)?.key === limit.key || covered(limit)) continue;
           if (!learned.has(id) && learned.size >= MAX_LEARNED) continue; // a server naming endless policies
           learned.set(id, limit);
           changed = true;

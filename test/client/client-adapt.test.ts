@@ -84,3 +84,36 @@ describe('adaptation rules', () => {
     expect(sent).toHaveLength(12);
   });
 });
+
+describe('learned limits and configured ones', () => {
+  const answer = () =>
+    new Response('{}', {
+      status: 200,
+      headers: { 'RateLimit-Policy': '"p";q=50;w=10', RateLimit: '"p";r=40;t=7' },
+    });
+  const clientWith = (limits: Parameters<typeof fixedWindow>[0][]) => {
+    const clock = createManualClock(0);
+    return createClient({
+      fetch: (async () => answer()) as typeof globalThis.fetch,
+      classes: { api: { match: () => true, limits: limits.map((l) => fixedWindow(l)) } },
+      margin: 0.96,
+      clock: clock.now,
+      sleep: clock.sleep,
+    });
+  };
+
+  it('a learned window no tighter than a configured window of the same length is not added', async () => {
+    const client = clientWith([{ limit: 50, window: '10s', name: 'documented' }]);
+    await client.fetch('https://api.test/');
+    expect(client.stats().api!.limits).toEqual(['documented@0.96']);
+  });
+
+  it('one of another length, or tighter, is', async () => {
+    const other = clientWith([{ limit: 10, window: '1s', name: 'per-second' }]);
+    await other.fetch('https://api.test/');
+    expect(other.stats().api!.limits).toEqual(['per-second@0.96', 'learned:p']);
+    const looser = clientWith([{ limit: 100, window: '10s', name: 'wrong' }]);
+    await looser.fetch('https://api.test/');
+    expect(looser.stats().api!.limits).toEqual(['wrong@0.96', 'learned:p']);
+  });
+});
