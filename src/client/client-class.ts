@@ -104,7 +104,9 @@ export function createClassRuntime(
   /** A learned window no tighter than a configured window of the same length adds nothing. */
   const covered = (limit: Limit) =>
     limit.kind !== 'tokenBucket' &&
-    configured.some((c) => c.kind !== 'tokenBucket' && c.windowMs === limit.windowMs && c.limit <= limit.limit);
+    configured.some(
+      (c) => c.kind !== 'tokenBucket' && c.windowMs === limit.windowMs && c.limit <= limit.limit,
+    );
   const limits = () => (learned.size === 0 ? configured : [...configured, ...learned.values()]);
   let throttleTimes: number[] = [];
   let last429Ms = Number.NEGATIVE_INFINITY;
