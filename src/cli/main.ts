@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { runKeysCommand } from '../keys/index.js';
 import { runDemo } from './demo.js';
 import { runCheckCommand, runGatewayCommand, runMockCommand } from './gateway.js';
+import { runRunCommand } from './run.js';
 
 const HELP = `Usage: sluice <command> [options]
 
@@ -14,6 +15,8 @@ Commands:
                                         a local stand-in of a reference API (gateway + fake upstream)
   keys create|list|revoke --account A [--file PATH | --redis URL] …
                                         manage the gateway's API keys
+  run <module> [--name N] [--checkpoint FILE] [--lock FILE] [--redis URL] [--concurrency N]
+                                        run a resumable batch job (checkpoint, lock, progress)
   demo [--requests N] [--interval MS]   run a short demo of the core limiter on the real clock
 
 Options:
@@ -50,6 +53,7 @@ export async function main(
   if (command === 'check') return runCheckCommand(rest, print);
   if (command === 'mock') return runMockCommand(rest, print);
   if (command === 'keys') return runKeysCommand(rest, print);
+  if (command === 'run') return runRunCommand(rest, print);
   if (command === 'demo') {
     const flags = parseFlags(rest, ['requests', 'interval']);
     if (typeof flags === 'string') {

@@ -1,0 +1,41 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/**
+ * Replaces `path` with `text` atomically, as the key registry's file backend does: a temporary file in the
+ * same directory (created with `O_EXCL`, mode 0600), fsynced, renamed over `path`, then the directory
+ * fsynced. A reader (or a process started after a crash, even SIGKILL mid-write) sees the old file or the
+ * new one, never a mix.
+ */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
+  const directory = dirname(path);
+  await mkdir(directory, { recursive: true });
+  const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    const handle = await open(temporary, 'wx', 0o600);
+    try {
+      await handle.writeFile(text);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, path);
+    await syncDirectory(directory);
+  } finally {
+    // Gone after a successful rename; otherwise it must not be left behind.
+    await unlink(temporary).catch(() => {});
+  }
+}
+
+/** fsync of the directory, so the rename itself survives a power cut (best effort: not every OS allows it). */
+async function syncDirectory(directory: string): Promise<void> {
+  try {
+    const handle = await open(directory, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {}
+}

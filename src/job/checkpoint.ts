@@ -1,0 +1,170 @@
+import { readFile } from 'node:fs/promises';
+import { StoreError } from '../core/errors.js';
+import { writeFileAtomic } from './atomic-file.js';
+import type { RedisLink } from './redis.js';
+import type { DeadLetter } from './types.js';
+
+/**
+ * What a checkpoint holds (JSON, format version 1).
+ *
+ * Confirmed items are `position` (with an ordered source: every item before that index is done) plus `done`,
+ * the ids done past it (with concurrency > 1 items finish out of order; the position moves up as the gaps
+ * close). With an unordered source the position stays 0 and `done` holds every id. Dead-lettered items count
+ * as done. `cursor` is the one stored by the last completed run.
+ *
+ * @example
+ * ```ts
+ * const saved: CheckpointData = parseCheckpoint(readFileSync('sync.checkpoint.json', 'utf8'), 'sync.checkpoint.json');
+ * console.log(saved.state, saved.counts.processed, saved.deadLetters.length);
+ * ```
+ */
+export interface CheckpointData {
+  readonly version: 1;
+  readonly name: string;
+  /** `running`: a run is under way or was interrupted (the next one resumes); `completed`: it finished. */
+  readonly state: 'running' | 'completed';
+  readonly startedAtMs: number;
+  readonly updatedAtMs: number;
+  readonly position: number;
+  /** The id of the item at `position − 1`, to check that an ordered source did not change. */
+  readonly lastId?: string;
+  readonly done: readonly string[];
+  readonly deadLetters: readonly DeadLetter[];
+  readonly cursor?: unknown;
+  /** Totals over the run, interrupted attempts included. */
+  readonly counts: { readonly processed: number; readonly failed: number; readonly retries: number };
+}
+
+/** Where a checkpoint is read from and written to. */
+export interface CheckpointStore {
+  /** For messages: the file path or the Redis key. */
+  readonly where: string;
+  load(): Promise<CheckpointData | undefined>;
+  save(data: CheckpointData): Promise<void>;
+  close(): void;
+}
+
+const isCount = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+/**
+ * Parses a checkpoint; a malformed one is a `StoreError` naming where it is and what is wrong.
+ *
+ * @example
+ * ```ts
+ * const { deadLetters } = parseCheckpoint(await readFile(path, 'utf8'), path);
+ * ```
+ */
+export function parseCheckpoint(text: string, where: string): CheckpointData {
+  const bad = (what: string): never => {
+    throw new StoreError('ERR_SLUICE_JOB_CHECKPOINT', `Checkpoint ${where} is not valid: ${what}`);
+  };
+  let data: Partial<CheckpointData>;
+  try {
+    data = JSON.parse(text) as Partial<CheckpointData>;
+  } catch (error) {
+    return bad(`not JSON (${(error as Error).message})`);
+  }
+  if (typeof data !== 'object' || data === null) return bad('not an object');
+  if (data.version !== 1) bad(`expected \`version\` 1, got ${JSON.stringify(data.version)}`);
+  if (data.state !== 'running' && data.state !== 'completed') bad('`state` is not "running" or "completed"');
+  if (!isCount(data.position)) bad('`position` is not an integer ≥ 0');
+  if (!Array.isArray(data.done) || !data.done.every((id) => typeof id === 'string'))
+    bad('`done` is not a list of ids');
+  if (!Array.isArray(data.deadLetters)) bad('`deadLetters` is not a list');
+  const counts = data.counts;
+  if (!counts || !isCount(counts.processed) || !isCount(counts.failed) || !isCount(counts.retries))
+    bad('`counts` is not { processed, failed, retries }');
+  return data as CheckpointData;
+}
+
+/**
+ * A checkpoint in a JSON file, replaced atomically on every save (see `writeFileAtomic`).
+ *
+ * @example
+ * ```ts
+ * const store = createFileCheckpoint('sync-orders.checkpoint.json');
+ * ```
+ */
+export function createFileCheckpoint(path: string): CheckpointStore {
+  return {
+    where: path,
+    async load() {
+      let text: string;
+      try {
+        text = await readFile(path, 'utf8');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw new StoreError('ERR_SLUICE_JOB_CHECKPOINT', `Cannot read the checkpoint ${path}`, {
+          cause: error,
+        });
+      }
+      return parseCheckpoint(text, path);
+    },
+    async save(data) {
+      try {
+        await writeFileAtomic(path, JSON.stringify(data));
+      } catch (error) {
+        throw new StoreError(
+          'ERR_SLUICE_JOB_CHECKPOINT',
+          `Cannot write the checkpoint ${path}: ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+    },
+    close: () => {},
+  };
+}
+
+/**
+ * A checkpoint in a Redis string key (one `SET` per save: atomic).
+ *
+ * @example
+ * ```ts
+ * const store = createRedisCheckpoint(await openRedis('redis://127.0.0.1:6379', 'checkpoint.redis'), 'jobs:sync');
+ * ```
+ */
+export function createRedisCheckpoint(link: RedisLink, key: string): CheckpointStore {
+  const where = `Redis key ${key}`;
+  const call = async (args: string[]) => {
+    try {
+      return await link.send(args);
+    } catch (error) {
+      throw new StoreError(
+        'ERR_SLUICE_JOB_CHECKPOINT',
+        `Checkpoint ${where}: ${args[0]} failed: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  };
+  return {
+    where,
+    async load() {
+      const text = await call(['GET', key]);
+      return text === null || text === undefined ? undefined : parseCheckpoint(String(text), where);
+    },
+    async save(data) {
+      await call(['SET', key, JSON.stringify(data)]);
+    },
+    close: () => link.close(),
+  };
+}
+
+/**
+ * A checkpoint kept in memory only (`checkpoint: false`): nothing survives the process.
+ *
+ * @example
+ * ```ts
+ * const store = createMemoryCheckpoint();
+ * ```
+ */
+export function createMemoryCheckpoint(): CheckpointStore {
+  let saved: CheckpointData | undefined;
+  return {
+    where: 'memory',
+    load: async () => saved,
+    save: async (data) => {
+      saved = data;
+    },
+    close: () => {},
+  };
+}

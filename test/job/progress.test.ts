@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { createManualClock } from '../../src/core/clock.js';
+import { progressBar, progressLine, runJob } from '../../src/job/index.js';
+import { captureOutput } from './upstream.js';
+
+/** A job over `n` items, each taking `stepMs` on a manual clock. */
+function timedJob(n: number, stepMs: number, isTTY: boolean, extra: { total?: number; fail?: string } = {}) {
+  const clock = createManualClock(1_000_000);
+  const output = captureOutput(isTTY);
+  const client = { stats: () => ({ query: { throttles: 2, retries: 1 } }) };
+  const items = Array.from({ length: n }, (_, i) => `i${i}`);
+  return {
+    output,
+    run: () =>
+      runJob({
+        name: 'orders',
+        items: extra.total === undefined ? items : new Set(items).values(),
+        ...(extra.total !== undefined && { total: extra.total }),
+        id: (x) => x,
+        process: async (x) => {
+          clock.advance(stepMs);
+          if (x === extra.fail) throw Object.assign(new Error('rejected'), { permanent: true });
+        },
+        concurrency: 1,
+        checkpoint: false,
+        output,
+        clock: clock.now,
+        client,
+      }),
+  };
+}
+
+describe('progress output', () => {
+  it('on a TTY: a bar redrawn in place with done/total, rate, ETA, throttles, retries and dead letters', async () => {
+    const { output, run } = timedJob(20, 50, true, { fail: 'i3' });
+    const summary = await run();
+    const text = output.text();
+    const frames = text
+      .split('\r\x1b[2K')
+      .slice(1)
+      .map((f) => f.split('\n')[0]);
+    // 20 items × 50 ms = 1 s: redrawn every 100 ms at most, plus the final frame.
+    expect(frames.length).toBeGreaterThanOrEqual(5);
+    expect(frames.length).toBeLessThanOrEqual(12);
+    expect(frames[0]).toMatch(
+      /^orders \[█+░+\] \d+\/20 \d+% 20\.0\/s ETA \d+s {2}throttles 2 {2}retries 1 {2}dead [01]$/,
+    );
+    expect(frames.at(-1)).toMatch(/dead 1$/);
+    expect(frames.at(-1)).toContain('orders [████████████████████] 20/20 100% 20.0/s ETA 0s');
+    expect(text).not.toMatch(/\n.*\r/); // one line, redrawn
+    expect(text.trimEnd().split('\n').at(-2)).toMatch(
+      /^orders completed: 19 processed, 0 skipped \(done before\), 1 dead-lettered, 0 retries in 1\.0s \(19\.0 items\/s\)$/,
+    );
+    expect(text).toContain('  dead letter i3 after 1 attempt(s): rejected\n');
+    expect(summary).toMatchObject({ durationMs: 1000, itemsPerSecond: 19 });
+  });
+
+  it('not a TTY: a plain line every progressInterval (10 s) and a summary', async () => {
+    const { output, run } = timedJob(25, 1000, false, { total: 25 });
+    await run();
+    const lines = output.text().trimEnd().split('\n');
+    expect(lines).toEqual([
+      'orders: 10/25 done (40%), 1.0 items/s, ETA 15s, 2 throttles, 1 retries, 0 dead-lettered',
+      'orders: 20/25 done (80%), 1.0 items/s, ETA 5s, 2 throttles, 1 retries, 0 dead-lettered',
+      'orders: 25/25 done (100%), 1.0 items/s, ETA 0s, 2 throttles, 1 retries, 0 dead-lettered',
+      'orders completed: 25 processed, 0 skipped (done before), 0 dead-lettered, 0 retries in 25.0s (1.0 items/s)',
+    ]);
+  });
+
+  it('without a known total: count and rate, no bar, ETA unknown', () => {
+    const counts = {
+      done: 5,
+      total: undefined,
+      skipped: 0,
+      failed: 0,
+      retries: 0,
+      throttles: 0,
+      elapsedMs: 2000,
+    };
+    expect(progressBar('x', counts)).toBe('x 5 2.5/s ETA ?  throttles 0  retries 0  dead 0');
+    expect(progressLine('x', counts)).toBe(
+      'x: 5, 2.5 items/s, ETA ?, 0 throttles, 0 retries, 0 dead-lettered',
+    );
+  });
+});
