@@ -245,3 +245,26 @@ describe('consumeInto: the zero-allocation path', () => {
     expect(buffer.decisions.map((d) => d.allowed)).toEqual([false, true]);
   });
 });
+
+describe('gates: a shared cooldown', () => {
+  it('closeGate holds every limiter of the same store and prefix; gateWait reads it', async () => {
+    const clock = createManualClock(0);
+    const store = createMemoryStore({ clock: clock.now });
+    const limit = tokenBucket({ rate: 1 });
+    const a = createLimiter({ limits: limit, store, prefix: 'api' });
+    const b = createLimiter({ limits: limit, store, prefix: 'api' });
+    const other = createLimiter({ limits: limit, store, prefix: 'other' });
+    expect(await a.closeGate('acct-1', 5000)).toBe(5000);
+    clock.advance(2000);
+    expect(await b.gateWait('acct-1')).toBe(3000);
+    expect(await b.gateWait('acct-2')).toBe(0);
+    expect(await other.gateWait('acct-1')).toBe(0);
+  });
+
+  it('needs a store with gates', async () => {
+    const memory = createMemoryStore();
+    const { closeGate: _c, gateWait: _g, ...bare } = memory;
+    const limiter = createLimiter({ limits: tokenBucket({ rate: 1 }), store: bare as Store });
+    await expect(limiter.gateWait('k')).rejects.toThrow(/store with gates/);
+  });
+});

@@ -100,6 +100,14 @@ export interface Limiter {
   acquire(key: string): Promise<AcquireResult>;
   /** Gives a concurrency slot back; `true` if it was still held. */
   release(lease: Lease): Promise<boolean>;
+  /**
+   * Closes the gate of `key` for `waitMs` (a 429's cooldown, say), on the store's clock: every limiter of
+   * the same store and prefix sees it through `gateWait`. Resolves the remaining wait. Needs a store with
+   * gates (memory, Redis).
+   */
+  closeGate(key: string, waitMs: number): Promise<number>;
+  /** The remaining wait of the gate of `key`, in ms (0: open). */
+  gateWait(key: string): Promise<number>;
 }
 
 /**
@@ -189,6 +197,11 @@ export function createLimiter(options: LimiterOptions): Limiter | SyncLimiter {
     return concurrency;
   };
   const now = () => explicitClock?.();
+  const needGates = () => {
+    if (store.closeGate === undefined || store.gateWait === undefined)
+      throw new ConfigError('store', 'closeGate() and gateWait() need a store with gates (memory, Redis)');
+    return store as Store & Required<Pick<Store, 'closeGate' | 'gateWait'>>;
+  };
 
   const limiter: Limiter = {
     prefix,
@@ -200,6 +213,8 @@ export function createLimiter(options: LimiterOptions): Limiter | SyncLimiter {
     acquire: async (key) =>
       store.acquire(leaseKey(key), needConcurrency().max, needConcurrency().ttlMs, now()),
     release: (lease) => store.release(lease, now()),
+    closeGate: async (key, waitMs) => needGates().closeGate(leaseKey(key), waitMs, now()),
+    gateWait: async (key) => needGates().gateWait(leaseKey(key), now()),
   };
   const fast = (store as Partial<MemoryStore>)[FAST_PATH];
   return fast === undefined || !isSynchronous(store)

@@ -55,6 +55,21 @@ describe('createScheduler with a shared budget', () => {
     expect(all[19]).toBe(1500);
   });
 
+  it('a task admitted at its cost starts, even when a costlier task of higher priority arrived meanwhile', async () => {
+    const { clock, schedulers } = budgetOf(1, { limits: [tokenBucket({ rate: 1, per: '1s', burst: 10 })] });
+    const scheduler = schedulers[0]!;
+    const started: string[] = [];
+    const cheap = scheduler.schedule(async () => void started.push('cheap'));
+    const costly = scheduler.schedule(async () => void started.push('costly'), { cost: 10, priority: 5 });
+    await flush(20);
+    // Both together would take 11 units from a bucket of 10.
+    expect(started).toEqual(['cheap']);
+    await advance(clock, 1000);
+    await flush(20);
+    expect(started).toEqual(['cheap', 'costly']);
+    await Promise.all([cheap, costly]);
+  });
+
   it('separate keys are separate budgets', async () => {
     const clock = createManualClock(0);
     const store = createMemoryStore({ clock: clock.now });

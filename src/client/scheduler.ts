@@ -178,8 +178,8 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
   };
 
   /**
-   * Asks the shared budget whether the head may start (one admission at a time): then starts the head of
-   * the queue (the same task, unless it left meanwhile), or waits until the budget says.
+   * Asks the shared budget whether the head may start (one admission at a time): then starts that task
+   * (or, if it left meanwhile, the next one if it costs no more), or waits until the budget says.
    */
   const admitShared = (budget: SharedBudget, head: Entry, nowMs: number) => {
     admitting = true;
@@ -191,9 +191,12 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
           else wakeAt(admission.atMs, clock());
           return;
         }
-        const next = queue.peek();
-        if (next === undefined) {
+        // The admitted task was charged its cost: it starts, even if a task of higher priority arrived
+        // meanwhile. If it left (aborted, timed out), a task costing no more may use its admission.
+        const next = head.state === 'queued' ? head : queue.peek();
+        if (next === undefined || next.cost > head.cost) {
           if (admission.lease !== undefined) budget.release(admission.lease);
+          pump();
           return;
         }
         start(next, clock(), admission.lease);

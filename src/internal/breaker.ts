@@ -13,8 +13,11 @@ export type Attempt<T> =
 
 /** A circuit breaker with a per-call timeout, in front of a store. */
 export interface Breaker {
-  /** Calls through the breaker, within the timeout. Rethrows a `ConfigError` (the caller's fault). */
-  attempt<T>(call: () => Promise<T>): Promise<Attempt<T>>;
+  /**
+   * Calls through the breaker, within the timeout. Rethrows a `ConfigError` (the caller's fault). A call
+   * that timed out but answers later hands its value to `onLate` (to give back what it took).
+   */
+  attempt<T>(call: () => Promise<T>, onLate?: (value: T) => void): Promise<Attempt<T>>;
   /** Milliseconds until the store is tried again (at least 1: a probe may be in flight). */
   waitMs(): number;
   isUp(): boolean;
@@ -128,11 +131,16 @@ export function createBreaker({ timeoutMs, retryMs, threshold, clock, onError }:
       const elapsed = clock() - downAtMs;
       return Math.max(1, Math.ceil(retryMs - (elapsed < 0 ? retryMs : elapsed)));
     },
-    attempt: async (call) => {
+    attempt: async <T>(call: () => Promise<T>, onLate?: (value: T) => void) => {
       const ticket = admit();
       if (ticket === undefined) return { ok: false, reason: lastReason, error: undefined };
+      let pending: Promise<T> | undefined;
+      const started = () => {
+        pending = call();
+        return pending;
+      };
       try {
-        const value = await within(call, timeoutMs);
+        const value = await within(started, timeoutMs);
         if (ticket.epoch === epoch) failures = 0;
         if (ticket.probe) {
           up = true;
@@ -149,6 +157,7 @@ export function createBreaker({ timeoutMs, retryMs, threshold, clock, onError }:
         }
         const reason =
           error instanceof StoreError && error.code === TIMEOUT_CODE ? 'store-timeout' : 'store-error';
+        if (reason === 'store-timeout' && onLate !== undefined) pending?.then(onLate, () => {});
         failed(ticket, error, reason);
         return { ok: false, reason, error };
       }

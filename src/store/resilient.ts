@@ -312,7 +312,13 @@ export function createResilientStore(store: Store, options: ResilientStoreOption
       );
     },
     acquire: async (key, max, ttlMs, nowMs) => {
-      const result = await attempt(() => store.acquire(key, max, ttlMs, nowMs));
+      // An acquire that answers after the timeout took a slot nobody holds: give it back at once.
+      const result = await attempt(
+        () => store.acquire(key, max, ttlMs, nowMs),
+        (late) => {
+          if (late.acquired) store.release(late.lease).catch(() => {});
+        },
+      );
       return result.ok ? result.value : acquireDegraded(key, max, ttlMs, nowMs, result.reason);
     },
     release: async (lease, nowMs) => {
