@@ -1,10 +1,11 @@
 import type { Clock } from '../core/clock.js';
 import type { Duration } from '../core/duration.js';
+import { capacityOf } from '../core/limits.js';
 import { fail, knownKeys, optionsObject } from '../internal/describe.js';
 import { isSynchronous } from '../internal/fast-path.js';
 import { createMemoryStore } from '../store/memory/memory-store.js';
 import { createResilientStore } from '../store/resilient.js';
-import type { Store } from '../store/types.js';
+import type { Check, Store } from '../store/types.js';
 import { scaleLimit } from './client-adapt.js';
 
 /**
@@ -55,13 +56,34 @@ export interface ClientBudget {
  * const store = createResilientStore(createRedisStore({ client: redis }), { failureMode: 'fallback', fallback });
  * ```
  */
-export function shareOf(store: Store, share: number): Store {
+export function shareOf(store: Store, share: number, options: ShareOptions = {}): Store {
   if (typeof share !== 'number' || !(share > 0 && share <= 1)) fail('share', 'a number in (0, 1]', share);
-  const scaled = (checks: Parameters<Store['consume']>[0]) =>
+  const scaled = (checks: readonly Check[]) =>
     checks.map((check) => ({ ...check, limit: scaleLimit(check.limit, share) }));
   const most = (max: number) => Math.max(1, Math.floor(max * share));
+  // The first time a limit and key is used here, what the shared budget had already spent is spent here
+  // too (in proportion), so that a share taken over mid-window does not start full.
+  const started = new Set<string>();
+  const seed = async (checks: readonly Check[], nowMs: number | undefined) => {
+    if (options.remaining === undefined) return;
+    for (const [i, check] of checks.entries()) {
+      const id = `${check.limit.key}\u0000${check.key}`;
+      if (started.has(id)) continue;
+      if (started.size >= 10_000) started.clear();
+      started.add(id);
+      const remaining = options.remaining(checks[i] as Check);
+      if (remaining === undefined) continue;
+      const local = scaled([check])[0] as Check;
+      const spent = capacityOf(local.limit) - Math.floor(remaining * share);
+      if (spent > 0)
+        await store.consume([{ ...local, cost: Math.min(spent, capacityOf(local.limit)) }], nowMs);
+    }
+  };
   return {
-    consume: (checks, nowMs) => store.consume(scaled(checks), nowMs),
+    consume: async (checks, nowMs) => {
+      await seed(checks, nowMs);
+      return store.consume(scaled(checks), nowMs);
+    },
     peek: (checks, nowMs) => store.peek(scaled(checks), nowMs),
     reset: (key, limits) =>
       store.reset(
@@ -74,6 +96,22 @@ export function shareOf(store: Store, share: number): Store {
     ...(store.closeGate === undefined ? {} : { closeGate: store.closeGate }),
     ...(store.gateWait === undefined ? {} : { gateWait: store.gateWait }),
   };
+}
+
+/**
+ * Options of {@link shareOf}.
+ *
+ * @example
+ * ```ts
+ * const options: ShareOptions = { remaining: (check) => lastSeen.get(check.limit.key) };
+ * ```
+ */
+export interface ShareOptions {
+  /**
+   * What the shared budget had left for a check when last seen (`undefined`: unknown). The first use of
+   * each limit and key then starts with `share` of that, not a full share.
+   */
+  remaining?: (check: Check) => number | undefined;
 }
 
 /** A validated budget, its store made resilient when it can fail. */
@@ -96,12 +134,28 @@ export function resolveBudget(value: unknown, clock: Clock): ResolvedBudget | un
   if (typeof share !== 'number' || !(share > 0 && share <= 1))
     fail('budget.localShare', 'a number in (0, 1]', share);
   const resilient = isSynchronous(store) || 'inner' in store;
-  const wrapped = resilient
-    ? store
-    : createResilientStore(store, {
-        failureMode: 'fallback',
-        fallback: shareOf(createMemoryStore({ clock }), share),
-        clock,
-      });
+  let wrapped = store;
+  if (!resilient) {
+    // What the shared store last said was left, per limit and key: a fallback starts from its share of it.
+    const left = new Map<string, number>();
+    const observed: Store = {
+      ...store,
+      consume: async (checks, nowMs) => {
+        const outcome = await store.consume(checks, nowMs);
+        if (left.size >= 10_000) left.clear();
+        checks.forEach((check, i) => {
+          const decision = outcome.decisions[i];
+          if (decision !== undefined) left.set(`${check.limit.key}\u0000${check.key}`, decision.remaining);
+        });
+        return outcome;
+      },
+    };
+    const remaining = (check: Check) => left.get(`${check.limit.key}\u0000${check.key}`);
+    wrapped = createResilientStore(observed, {
+      failureMode: 'fallback',
+      fallback: shareOf(createMemoryStore({ clock }), share, { remaining }),
+      clock,
+    });
+  }
   return { store: wrapped, name: b.name, leaseTtl: (b.leaseTtl as Duration | undefined) ?? '1m' };
 }

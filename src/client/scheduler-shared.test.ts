@@ -115,6 +115,35 @@ describe('createScheduler with a shared budget', () => {
     expect(peak).toBe(2);
   });
 
+  it('a task running longer than the lease ttl keeps its slot (the lease is renewed)', async () => {
+    const clock = createManualClock(0);
+    const store = createMemoryStore({ clock: clock.now });
+    const make = () =>
+      createScheduler({
+        clock: clock.now,
+        sleep: clock.sleep,
+        concurrency: 1,
+        budget: { store, key: 'lease', leaseTtl: 300 },
+      });
+    const [a, b] = [make(), make()];
+    let running = 0;
+    let peak = 0;
+    const long = () =>
+      new Promise<void>((resolve) => {
+        running++;
+        peak = Math.max(peak, running);
+        clock.sleep(1000).then(() => {
+          running--;
+          resolve();
+        });
+      });
+    const done = [a.schedule(long), b.schedule(long)];
+    for (let t = 0; t < 100; t++) await advance(clock, 25);
+    await Promise.all(done);
+    expect(peak).toBe(1); // without renewal the first lease expires at 300 ms and the second task starts
+    expect(await store.acquire('lease', 1, 1000)).toMatchObject({ acquired: true }); // and both were given back
+  });
+
   it("one scheduler's gate holds the others (the store's gate)", async () => {
     const { clock, schedulers } = budgetOf(2);
     schedulers[0]!.closeGate(1000);

@@ -1,3 +1,4 @@
+import type { Sleep } from '../core/clock.js';
 import type { Limit } from '../core/limits.js';
 import type { Lease, Store } from '../store/types.js';
 
@@ -23,6 +24,11 @@ export interface SharedBudget {
   closeGate(waitMs: number): void;
   /** Gives a lease back (errors are ignored: a lease the store lost expires by itself). */
   release(lease: Lease): void;
+  /**
+   * Keeps a lease alive while its task runs (renewed every third of its ttl); the returned function stops
+   * renewing and gives the lease back.
+   */
+  hold(lease: Lease): () => void;
 }
 
 /**
@@ -35,6 +41,7 @@ export function createSharedBudget(
   concurrency: () => number,
   leaseTtlMs: number,
   clock: () => number,
+  sleep: Sleep,
 ): SharedBudget {
   const ignore = () => {};
   return {
@@ -66,6 +73,23 @@ export function createSharedBudget(
     },
     release(lease) {
       store.release(lease).catch(ignore);
+    },
+    hold(lease) {
+      let current = lease;
+      const controller = new AbortController();
+      const renew = async () => {
+        for (;;) {
+          await sleep(leaseTtlMs / 3, controller.signal);
+          const renewed = await store.renew(current, leaseTtlMs);
+          if (renewed === undefined || controller.signal.aborted) return;
+          current = renewed;
+        }
+      };
+      renew().catch(ignore);
+      return () => {
+        controller.abort();
+        store.release(current).catch(ignore);
+      };
     },
   };
 }

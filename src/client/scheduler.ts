@@ -34,8 +34,8 @@ interface Entry {
   timer: AbortController | undefined;
   /** The signal given to the task, once running. */
   controller: AbortController | undefined;
-  /** The shared budget's concurrency lease, while running. */
-  lease: Lease | undefined;
+  /** Stops renewing the shared budget's concurrency lease and gives it back, while running. */
+  letGo: (() => void) | undefined;
   onAbort: () => void;
 }
 
@@ -79,7 +79,14 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
   const shared =
     o.budget === undefined
       ? undefined
-      : createSharedBudget(o.budget.store, o.budget.key, () => concurrency, o.budget.leaseTtlMs, clock);
+      : createSharedBudget(
+          o.budget.store,
+          o.budget.key,
+          () => concurrency,
+          o.budget.leaseTtlMs,
+          clock,
+          sleep,
+        );
   let admitting = false;
   const queue = createPriorityQueue<Entry>();
   const counts = {
@@ -139,7 +146,7 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
 
   const settle = (entry: Entry, ok: boolean, value: unknown) => {
     entry.state = 'done';
-    if (entry.lease !== undefined) shared?.release(entry.lease);
+    entry.letGo?.();
     entry.signal?.removeEventListener('abort', entry.onAbort);
     account(clock());
     counts.running--;
@@ -153,7 +160,7 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
   const start = (entry: Entry, nowMs: number, lease?: Lease) => {
     queue.remove(entry);
     entry.state = 'running';
-    entry.lease = lease;
+    if (lease !== undefined) entry.letGo = shared?.hold(lease);
     entry.timer?.abort();
     account(nowMs);
     lastStartMs = nowMs;
@@ -303,7 +310,7 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
         state: 'queued',
         timer: undefined,
         controller: undefined,
-        lease: undefined,
+        letGo: undefined,
         onAbort: () => {
           if (entry.state === 'queued') removeEntry(entry, signal!.reason, 'aborted');
           else entry.controller?.abort(signal!.reason);

@@ -85,6 +85,31 @@ describe('ClientOptions.budget', () => {
     await Promise.all(pending);
   });
 
+  it('a share taken over mid-window starts from its part of what the shared budget had left, not full', async () => {
+    const { clock, sent, make } = setup();
+    const memory = createMemoryStore({ clock: clock.now });
+    let down = false;
+    const flaky: Store = {
+      ...memory,
+      consume: (checks, nowMs) =>
+        down ? Promise.reject(new Error('ECONNREFUSED')) : memory.consume(checks, nowMs),
+    };
+    const client = make({ store: flaky, name: 'erp', localShare: 0.5 }, [
+      fixedWindow({ limit: 10, window: '1m' }),
+    ]);
+    await Promise.all(Array.from({ length: 8 }, () => client.fetch('https://api.test/x')));
+    expect(sent).toHaveLength(8); // 2 left in the shared window
+    down = true;
+    const pending = Array.from({ length: 6 }, () => client.fetch('https://api.test/y'));
+    await flush(60);
+    // Half of the 2 left, not half of the whole 10.
+    expect(sent).toHaveLength(9);
+    clock.advance(60_000);
+    await flush(60);
+    expect(sent).toHaveLength(14);
+    await Promise.all(pending);
+  });
+
   it('shareOf scales every limit and concurrency maximum of a store', async () => {
     const store = shareOf(createMemoryStore(), 0.5);
     const limit = tokenBucket({ rate: 10, burst: 10 });
