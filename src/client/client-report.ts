@@ -66,8 +66,13 @@ export interface ClassReport {
   /** Requests per time window (the client's `statsWindow`), oldest first. */
   readonly perWindow: ReadonlyArray<{ readonly startMs: number; readonly requests: number }>;
   readonly responses: Readonly<Record<number, number>>;
-  /** Share of responses by status class or exact status (429 and 409 kept exact), from 0 to 1. */
+  /**
+   * Share of attempts that failed, by status group (`4xx`, `5xx`, with `429` and `409` kept exact) and
+   * `network` (no response), from 0 to 1, since the client started.
+   */
   readonly errorRate: Readonly<Record<string, number>>;
+  /** The same, over the current time window only (what is happening now). */
+  readonly errorRateWindow: Readonly<Record<string, number>>;
   readonly retries: number;
   readonly throttles: number;
   readonly errors: number;
@@ -104,14 +109,23 @@ export interface MonitoringReport {
 const statusGroup = (status: number) =>
   status === 429 || status === 409 ? String(status) : `${Math.floor(status / 100)}xx`;
 
-function classReport(client: string, name: string, s: ClientClassStats): ClassReport {
-  const answered = Object.values(s.responses).reduce((a, b) => a + b, 0);
-  const errorRate: Record<string, number> = {};
-  for (const [status, n] of Object.entries(s.responses)) {
+/** Failed attempts by group, as shares of the attempts that ended (answered or failed on the network). */
+function ratesOf(responses: Readonly<Record<number, number>>, networkErrors: number): Record<string, number> {
+  const ended = Object.values(responses).reduce((a, b) => a + b, 0) + networkErrors;
+  const rates: Record<string, number> = {};
+  if (ended === 0) return rates;
+  for (const [status, n] of Object.entries(responses)) {
     if (Number(status) < 400) continue;
     const group = statusGroup(Number(status));
-    errorRate[group] = (errorRate[group] ?? 0) + n / answered;
+    rates[group] = (rates[group] ?? 0) + n / ended;
   }
+  if (networkErrors > 0) rates.network = networkErrors / ended;
+  return rates;
+}
+
+function classReport(client: string, name: string, s: ClientClassStats): ClassReport {
+  const errorRate = ratesOf(s.responses, s.errors);
+  const current = s.windows[s.windows.length - 1];
   return {
     client,
     class: name,
@@ -119,6 +133,7 @@ function classReport(client: string, name: string, s: ClientClassStats): ClassRe
     perWindow: s.windows.map((w) => ({ startMs: w.startMs, requests: w.requests })),
     responses: s.responses,
     errorRate,
+    errorRateWindow: current === undefined ? {} : ratesOf(current.responses, current.errors),
     retries: s.retries,
     throttles: s.throttles,
     errors: s.errors,
@@ -152,9 +167,11 @@ export function monitoringReport(options: MonitoringReportOptions): MonitoringRe
     for (const [name, s] of Object.entries(c.stats())) classes.push(classReport(client, name, s));
   }
   const sum = (pick: (c: ClassReport) => number) => classes.reduce((a, c) => a + pick(c), 0);
-  const answered = sum((c) => Object.values(c.responses).reduce((a, b) => a + b, 0));
-  const failedResponses = sum((c) =>
-    Object.entries(c.responses).reduce((a, [status, n]) => a + (Number(status) >= 400 ? n : 0), 0),
+  const ended = sum((c) => Object.values(c.responses).reduce((a, b) => a + b, 0) + c.errors);
+  const failed = sum(
+    (c) =>
+      Object.entries(c.responses).reduce((a, [status, n]) => a + (Number(status) >= 400 ? n : 0), 0) +
+      c.errors,
   );
   return {
     integration: options.integration,
@@ -170,12 +187,16 @@ export function monitoringReport(options: MonitoringReportOptions): MonitoringRe
       retries: sum((c) => c.retries),
       throttles: sum((c) => c.throttles),
       errors: sum((c) => c.errors),
-      errorRate: answered === 0 ? 0 : failedResponses / answered,
+      errorRate: ended === 0 ? 0 : failed / ended,
     },
   };
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+const inWindow = (c: ClassReport) => {
+  const now = Object.values(c.errorRateWindow).reduce((a, b) => a + b, 0);
+  return ` (${pct(now)} in the current window)`;
+};
 
 /**
  * The report as a short human summary, one line per class and per job.
@@ -198,7 +219,7 @@ export function formatReport(report: MonitoringReport): string {
     const last = c.perWindow[c.perWindow.length - 1];
     lines.push(
       `  ${c.client}/${c.class}: ${c.requests} requests${last === undefined ? '' : ` (${last.requests} in the current window)`}` +
-        `, errors ${errors === '' ? 'none' : errors}, ${c.retries} retries, ${c.throttles} throttled, ` +
+        `, errors ${errors === '' ? 'none' : errors}${inWindow(c)}, ${c.retries} retries, ${c.throttles} throttled, ` +
         `concurrency ${c.averageConcurrency.toFixed(1)} avg / ${c.peakConcurrency} peak, queue wait ${Math.round(c.averageQueueWaitMs)} ms avg`,
     );
   }
@@ -225,16 +246,25 @@ export function formatReport(report: MonitoringReport): string {
 export function reportMetrics(report: MonitoringReport, registry: Registry = new Registry()): Registry {
   const base = { integration: report.integration, tenant: report.tenant };
   const classLabels = ['integration', 'tenant', 'client', 'class'] as const;
-  const gauge = (name: string, help: string, labelNames: readonly string[]) =>
-    (registry.getSingleMetric(name) as Gauge<string> | undefined) ??
-    new Gauge({ name, help, labelNames: [...labelNames], registers: [registry] });
+  // Each call rewrites the whole picture: series of a previous report (an error rate gone back to zero, a
+  // job no longer listed) are dropped first.
+  const gauge = (name: string, help: string, labelNames: readonly string[]) => {
+    const existing = registry.getSingleMetric(name) as Gauge<string> | undefined;
+    existing?.reset();
+    return existing ?? new Gauge({ name, help, labelNames: [...labelNames], registers: [registry] });
+  };
   const requests = gauge('sluice_report_requests', 'Requests sent (attempts), per class', classLabels);
   const perWindow = gauge(
     'sluice_report_requests_current_window',
     'Requests in the current stats window',
     classLabels,
   );
-  const errorRate = gauge('sluice_report_error_rate', 'Share of responses by error status group', [
+  const errorRate = gauge(
+    'sluice_report_error_rate',
+    'Share of attempts failed, by status group, since start',
+    [...classLabels, 'status'],
+  );
+  const errorRateWindow = gauge('sluice_report_error_rate_window', 'The same, in the current stats window', [
     ...classLabels,
     'status',
   ]);
@@ -247,6 +277,8 @@ export function reportMetrics(report: MonitoringReport, registry: Registry = new
     requests.set(labels, c.requests);
     perWindow.set(labels, c.perWindow[c.perWindow.length - 1]?.requests ?? 0);
     for (const [status, rate] of Object.entries(c.errorRate)) errorRate.set({ ...labels, status }, rate);
+    for (const [status, rate] of Object.entries(c.errorRateWindow))
+      errorRateWindow.set({ ...labels, status }, rate);
     retries.set(labels, c.retries);
     throttles.set(labels, c.throttles);
     avg.set(labels, c.averageConcurrency);

@@ -65,6 +65,36 @@ describe('monitoringReport', () => {
     expect(metrics).toMatch(/sluice_report_error_rate\{[^}]*status="429"\} 0\.111/);
   });
 
+  it('error rates in the current window and with network errors; a reused registry drops stale series', async () => {
+    const { client, clock } = await exercised();
+    const first = monitoringReport({ integration: 'erp', clients: { api: client }, nowMs: clock.now() });
+    expect(first.classes[0]!.errorRateWindow['5xx']).toBeCloseTo(1 / 9, 10);
+    const registry = reportMetrics(first);
+    expect(await registry.metrics()).toContain('status="5xx"');
+    // A minute later, only successes: the current window has no errors, and the 5xx series of the window
+    // gauge is gone from a reused registry.
+    clock.advance(60_000);
+    await client.fetch('https://api.test/ok');
+    const later = monitoringReport({ integration: 'erp', clients: { api: client }, nowMs: clock.now() });
+    expect(later.classes[0]!.errorRateWindow).toEqual({});
+    const text = await reportMetrics(later, registry).metrics();
+    expect(text).not.toMatch(/sluice_report_error_rate_window\{[^}]*status="5xx"/);
+    expect(text).toMatch(/sluice_report_error_rate\{[^}]*status="5xx"\} 0\.1/); // since start: 1 of 10
+    expect(formatReport(later)).toContain('(0.0 % in the current window)');
+  });
+
+  it('counts network errors in the error rate', async () => {
+    const clock = createManualClock(0);
+    const fetch = (async () => {
+      throw new TypeError('fetch failed');
+    }) as typeof globalThis.fetch;
+    const client = createClient({ fetch, retry: { maxAttempts: 1 }, clock: clock.now, sleep: clock.sleep });
+    await client.fetch('https://api.test/').catch(() => undefined);
+    const report = monitoringReport({ integration: 'x', clients: { c: client }, nowMs: 0 });
+    expect(report.classes.find((c) => c.class === 'query')!.errorRate).toEqual({ network: 1 });
+    expect(report.totals.errorRate).toBe(1);
+  });
+
   it('rejects a missing integration and unknown options, naming them', () => {
     expect(() => monitoringReport({ integration: '' })).toThrow(/integration/);
     expect(() => monitoringReport({ integration: 'x', bogus: 1 } as never)).toThrow(/bogus/);
