@@ -2,17 +2,15 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Check,
-  type Decision,
   fixedWindow,
-  type Limit,
   type LimitState,
   type ManualClock,
   type Store,
   slidingWindow,
   step,
   tokenBucket,
-  withId,
 } from '../../src/index.js';
+import { BATCH_LIMITS, batchOf, fresh, T0, view } from './contract-helpers.js';
 import { gateContractTests } from './gate-contract.js';
 import { buildLimit, expand, limitOf, loadBatchVectors, loadVectors, pick } from './vectors.js';
 
@@ -30,37 +28,6 @@ export interface ContractTarget {
   /** A fresh, empty store on a fresh manual clock starting at `startMs`. */
   create: (startMs: number) => Promise<StoreFixture>;
 }
-
-const T0 = 1_700_000_000_000;
-let namespace = 0;
-/** Limits under a fresh id, so tests sharing a (remote) store never see each other's state. */
-const fresh = <L extends Limit>(limit: L): L =>
-  withId(limit, `contract-${process.pid}-${++namespace}:${limit.name}`);
-
-const view = (d: Decision) => ({
-  allowed: d.allowed,
-  limit: d.limit,
-  remaining: d.remaining,
-  resetAfterMs: d.resetAfterMs,
-  retryAfterMs: d.retryAfterMs,
-});
-
-/** Small limits that random batches exhaust often. */
-const BATCH_LIMITS = [
-  tokenBucket({ rate: 2, per: '1s', burst: 3 }),
-  fixedWindow({ limit: 4, window: '1s' }),
-  slidingWindow({ limit: 3, window: '700ms' }),
-];
-/** Random batches over {@link BATCH_LIMITS} and two keys, duplicates included. */
-const batchOf = (minLength: number) =>
-  fc.array(
-    fc.record({
-      pick: fc.integer({ min: 0, max: 2 }),
-      key: fc.constantFrom('x', 'y'),
-      cost: fc.integer({ min: 0, max: 3 }),
-    }),
-    { minLength, maxLength: 4 },
-  );
 
 /**
  * The store contract: every store must pass it with identical decisions. Run with
