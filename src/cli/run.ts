@@ -45,8 +45,8 @@ function parse(args: readonly string[]): { module: string; flags: Flags } | stri
   return { module, flags };
 }
 
-/** The module's options, with the command line's flags over them. */
-async function load(module: string, flags: Flags): Promise<JobOptions<unknown>> {
+/** The module's options, with the command line's flags over them; a string is a usage error. */
+async function load(module: string, flags: Flags): Promise<JobOptions<unknown> | string> {
   const imported = (await import(pathToFileURL(resolve(module)).href)) as { default?: unknown };
   const exported = imported.default;
   const options = (typeof exported === 'function' ? await exported() : exported) as JobOptions<unknown>;
@@ -54,7 +54,12 @@ async function load(module: string, flags: Flags): Promise<JobOptions<unknown>> 
     throw new TypeError(
       `The job module ${module} must export default runJob options or a function returning them`,
     );
-  const name = flags.name ?? options.name;
+  // Checked before the name goes into Redis keys (never `sluice:job:undefined`).
+  const name: unknown = flags.name ?? options.name;
+  if (name === undefined || name === '')
+    return `Missing the job's name: give \`--name N\` or a \`name\` in the job module ${module}`;
+  if (typeof name !== 'string' || !/^[\w.-]+$/.test(name))
+    return `Expected the job's name to be letters, digits, \`.\`, \`_\` and \`-\`, got \`${String(name)}\``;
   const key = `sluice:job:${name}`;
   return {
     ...options,
@@ -101,6 +106,10 @@ export async function runRunCommand(
   }
   try {
     const options = await load(parsed.module, parsed.flags);
+    if (typeof options === 'string') {
+      print(`${options}\n\n${USAGE}`);
+      return 2;
+    }
     const signal =
       options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal]);
     const summary = await runJob({

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { StoreError } from '../core/errors.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { type RedisSend, runScript } from '../store/redis/client.js';
+import { scriptOf } from '../store/redis/scripts.js';
+import { removeStaleTemporaries, writeFileAtomic } from './atomic-file.js';
 import type { RedisLink } from './redis.js';
 import type { DeadLetter } from './types.js';
 
@@ -35,14 +37,46 @@ export interface CheckpointData {
   readonly counts: { readonly processed: number; readonly failed: number; readonly retries: number };
 }
 
+/**
+ * Fencing of checkpoint writes: a run that lost the job lock must not write the checkpoint any more.
+ *
+ * @example
+ * ```ts
+ * await store.save(data, { check: async () => { if (!(await lock.owns())) throw lost(); }, lost });
+ * ```
+ */
+export interface CheckpointFence {
+  /** Rejects (with the `lost` error) when this run does not hold the job lock any more. */
+  check(): Promise<void>;
+  /** The error of a write refused because the lock is lost. */
+  lost(): Error;
+  /** A Redis lock: when it is on the checkpoint's Redis, the check and the `SET` are one script. */
+  readonly redis?: { readonly send: RedisSend; readonly key: string; readonly value: string };
+}
+
 /** Where a checkpoint is read from and written to. */
 export interface CheckpointStore {
   /** For messages: the file path or the Redis key. */
   readonly where: string;
   load(): Promise<CheckpointData | undefined>;
-  save(data: CheckpointData): Promise<void>;
+  /** Writes `data`, unless `fence` says the lock is lost (then rejects, the stored checkpoint unchanged). */
+  save(data: CheckpointData, fence?: CheckpointFence): Promise<void>;
+  /** Clears what a killed writer left (temporary files); called once the lock is held. */
+  prepare(): Promise<void>;
   close(): void;
 }
+
+/** A fenced save: `SET` the checkpoint only if the lock key holds our value. KEYS: checkpoint, lock. ARGV: data, value. */
+export const FENCED_SET_SOURCE = `if redis.call('GET', KEYS[2]) == ARGV[2] then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return 1
+end
+return 0`;
+
+/** The scripts of the Redis checkpoint, with their SHA1 for EVALSHA. */
+export const CHECKPOINT_SCRIPTS = { fencedSet: scriptOf(FENCED_SET_SOURCE) } as const;
+
+const LOCK_LOST = 'ERR_SLUICE_JOB_LOCK_LOST';
 
 const isCount = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 
@@ -100,10 +134,11 @@ export function createFileCheckpoint(path: string): CheckpointStore {
       }
       return parseCheckpoint(text, path);
     },
-    async save(data) {
+    async save(data, fence) {
       try {
-        await writeFileAtomic(path, JSON.stringify(data));
+        await writeFileAtomic(path, JSON.stringify(data), fence?.check);
       } catch (error) {
+        if ((error as { code?: unknown }).code === LOCK_LOST) throw error;
         throw new StoreError(
           'ERR_SLUICE_JOB_CHECKPOINT',
           `Cannot write the checkpoint ${path}: ${(error as Error).message}`,
@@ -111,6 +146,7 @@ export function createFileCheckpoint(path: string): CheckpointStore {
         );
       }
     },
+    prepare: () => removeStaleTemporaries(path),
     close: () => {},
   };
 }
@@ -142,9 +178,28 @@ export function createRedisCheckpoint(link: RedisLink, key: string): CheckpointS
       const text = await call(['GET', key]);
       return text === null || text === undefined ? undefined : parseCheckpoint(String(text), where);
     },
-    async save(data) {
-      await call(['SET', key, JSON.stringify(data)]);
+    async save(data, fence) {
+      const text = JSON.stringify(data);
+      if (fence?.redis?.send === link.send) {
+        const { fencedSet } = CHECKPOINT_SCRIPTS;
+        const args = ['EVALSHA', fencedSet.sha, '2', key, fence.redis.key, text, fence.redis.value];
+        let reply: unknown;
+        try {
+          reply = await runScript(link.send, fencedSet, args);
+        } catch (error) {
+          throw new StoreError(
+            'ERR_SLUICE_JOB_CHECKPOINT',
+            `Checkpoint ${where}: the fenced SET failed: ${(error as Error).message}`,
+            { cause: error },
+          );
+        }
+        if (Number(reply) !== 1) throw fence.lost();
+        return;
+      }
+      await fence?.check();
+      await call(['SET', key, text]);
     },
+    prepare: async () => {},
     close: () => link.close(),
   };
 }
@@ -162,9 +217,11 @@ export function createMemoryCheckpoint(): CheckpointStore {
   return {
     where: 'memory',
     load: async () => saved,
-    save: async (data) => {
+    save: async (data, fence) => {
+      await fence?.check();
       saved = data;
     },
+    prepare: async () => {},
     close: () => {},
   };
 }

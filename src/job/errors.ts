@@ -1,5 +1,5 @@
 import { HttpStatusError } from '../client/client-errors.js';
-import { SluiceError } from '../core/errors.js';
+import { SluiceError, StoreError } from '../core/errors.js';
 
 /**
  * Who holds a job lock: read from the lock file or the Redis key.
@@ -69,3 +69,15 @@ export function isPermanentError(error: unknown): boolean {
 /** The message of anything thrown. */
 export const messageOf = (error: unknown): string =>
   error instanceof Error ? error.message : typeof error === 'string' ? error : String(error);
+
+/**
+ * The job lock was lost while the job ran (taken over, or not renewed before its expiry): the run stops at
+ * once and writes no checkpoint any more. Its `code` is `ERR_SLUICE_JOB_LOCK_LOST`.
+ *
+ * @example
+ * ```ts
+ * if (summary.error instanceof StoreError && summary.error.code === 'ERR_SLUICE_JOB_LOCK_LOST') alert(summary.error.message);
+ * ```
+ */
+export const lockLostError = (where: string, why: string): StoreError =>
+  new StoreError('ERR_SLUICE_JOB_LOCK_LOST', `Lost the job lock ${where}: ${why}`);

@@ -14,6 +14,7 @@ export type {
   JobLockOptions,
   JobOptions,
   JobOutput,
+  JobProgress,
   JobRetryOptions,
   JobSummary,
 } from './types.js';

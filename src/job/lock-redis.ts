@@ -61,6 +61,11 @@ export async function acquireRedisLock(
   }
   return {
     where,
+    redis: { send: link.send, key, value },
+    async owns() {
+      const held = await call(['GET', key]);
+      return held !== null && held !== undefined && String(held) === value;
+    },
     async renew() {
       const args = ['EVALSHA', LOCK_SCRIPTS.renew.sha, '1', key, value, ttl];
       const reply: unknown = await runScript(link.send, LOCK_SCRIPTS.renew, args);

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { StoreError } from '../core/errors.js';
-import { writeFileAtomic } from './atomic-file.js';
+import type { RedisSend } from '../store/redis/client.js';
+import { removeStaleTemporaries, writeFileAtomic } from './atomic-file.js';
 import { JobLockedError, type LockHolder } from './errors.js';
 
 /**
@@ -17,10 +18,17 @@ import { JobLockedError, type LockHolder } from './errors.js';
  */
 export interface JobLock {
   readonly where: string;
-  /** Pushes the expiry `ttlMs` ahead; false when the lock is no longer ours (taken over as stale). */
+  /**
+   * Pushes the expiry `ttlMs` ahead: true when done, false when the lock is no longer ours (taken over as
+   * stale); rejects when that cannot be told now (an I/O error: worth retrying).
+   */
   renew(): Promise<boolean>;
+  /** Whether the lock is still ours (checked before every checkpoint write); rejects on an I/O error. */
+  owns(): Promise<boolean>;
   /** Removes the lock if it is still ours. */
   release(): Promise<void>;
+  /** A Redis lock: where it is and the value that proves it is ours, to fence a checkpoint `SET` in Lua. */
+  readonly redis?: { readonly send: RedisSend; readonly key: string; readonly value: string };
 }
 
 /** The contents of a lock: who holds it and the token that proves it is us. */
@@ -53,7 +61,9 @@ export function newRecord(ttlMs: number): LockRecord {
 function parse(text: string): LockRecord | undefined {
   try {
     const record = JSON.parse(text) as LockRecord;
-    return typeof record.token === 'string' && typeof record.pid === 'number' ? record : undefined;
+    return typeof record.token === 'string' && /^[\w-]+$/.test(record.token) && typeof record.pid === 'number'
+      ? record
+      : undefined;
   } catch {
     return undefined;
   }
@@ -61,16 +71,37 @@ function parse(text: string): LockRecord | undefined {
 
 const read = (path: string) => readFile(path, 'utf8').catch(() => undefined);
 
+/** The renewal file of the holder with `token`: `{ expiresAtMs }`, written by that holder only. */
+const renewalOf = (path: string, token: string) => `${path}.${token}.expiry`;
+
+/** The record with its expiry pushed to its latest renewal. */
+async function withRenewal(path: string, record: LockRecord): Promise<LockRecord> {
+  try {
+    const renewed = JSON.parse((await read(renewalOf(path, record.token))) ?? '{}') as {
+      expiresAtMs?: unknown;
+    };
+    const at = renewed.expiresAtMs;
+    return typeof at === 'number' && at > record.expiresAtMs ? { ...record, expiresAtMs: at } : record;
+  } catch {
+    return record;
+  }
+}
+
 /** Expired, or held by a process that is gone from this host. A record we cannot read is not stale. */
 const isStale = (record: LockRecord) =>
   record.expiresAtMs < Date.now() || (record.host === hostname() && !alive(record.pid));
 
 /**
  * Takes the lock file `path`, created with `O_CREAT | O_EXCL` (`wx`) and holding the holder's pid, host, start
- * time and expiry. A stale lock (expired, or its pid gone on this host: a crashed or SIGKILLed run) is taken
- * over: it is renamed aside first, so that of several contenders only one can win; if what was moved turns
- * out not to be the stale record (taken meanwhile), it is linked back. A live lock rejects with
- * {@link JobLockedError}.
+ * time, first expiry and a random token. The lock file is never rewritten: a renewal writes the new expiry
+ * to the holder's own file `<path>.<token>.expiry` (atomically), so a renewal can never overwrite the lock
+ * of another run, and the holder still owns the lock exactly while `path` holds its token.
+ *
+ * A stale lock (expired after its last renewal, or its pid gone on this host: a crashed or SIGKILLed run) is
+ * taken over: it is renamed aside first, so that of several contenders only one can win, and checked again
+ * once aside (same record, still not renewed); if it is not stale any more it is linked back. The holder
+ * stops renewing (and working) before its expiry passes, so a renewal cannot land after a takeover was
+ * decided. A live lock rejects with {@link JobLockedError}.
  *
  * @example
  * ```ts
@@ -78,7 +109,7 @@ const isStale = (record: LockRecord) =>
  * ```
  */
 export async function acquireFileLock(path: string, job: string, ttlMs: number): Promise<JobLock> {
-  let record = newRecord(ttlMs);
+  const record = newRecord(ttlMs);
   for (let round = 0; ; round++) {
     try {
       const handle = await open(path, 'wx', 0o600);
@@ -96,34 +127,63 @@ export async function acquireFileLock(path: string, job: string, ttlMs: number):
     }
     const text = await read(path);
     if (text === undefined) continue; // released meanwhile
-    const holder = parse(text);
+    const parsed = parse(text);
+    const holder = parsed && (await withRenewal(path, parsed));
     if (round >= 3 || holder === undefined || !isStale(holder)) throw new JobLockedError(job, path, holder);
-    await breakStale(path, text);
+    await breakStale(path, text, holder);
   }
+  const renewal = renewalOf(path, record.token);
+  const owns = async () => {
+    const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+    return text !== undefined && parse(text)?.token === record.token;
+  };
   return {
     where: path,
+    owns,
     async renew() {
-      const current = parse((await read(path)) ?? '');
-      if (current?.token !== record.token) return false;
-      record = { ...record, expiresAtMs: Date.now() + ttlMs };
-      await writeFileAtomic(path, JSON.stringify(record));
-      return true;
+      await writeFileAtomic(renewal, JSON.stringify({ expiresAtMs: Date.now() + ttlMs }));
+      const text = await read(path);
+      // Missing: released, or moved aside by a contender checking it (put back unless stale): ask again.
+      if (text === undefined) throw new Error(`the lock file ${path} is missing`);
+      if (parse(text)?.token === record.token) return true;
+      await unlink(renewal).catch(() => {});
+      return false;
     },
     async release() {
-      const current = parse((await read(path)) ?? '');
-      if (current?.token === record.token) await unlink(path).catch(() => {});
+      // Moved aside first, so that a lock taken over meanwhile is put back, never deleted.
+      const aside = `${path}.${randomBytes(6).toString('hex')}.release`;
+      try {
+        await rename(path, aside);
+      } catch {
+        return;
+      }
+      if (parse((await read(aside)) ?? '')?.token !== record.token) await link(aside, path).catch(() => {});
+      else await unlink(renewal).catch(() => {});
+      await unlink(aside).catch(() => {});
     },
   };
 }
 
-/** Moves the stale lock aside (one contender wins the rename); puts back a lock that was not the stale one. */
-async function breakStale(path: string, staleText: string): Promise<void> {
+/**
+ * Moves the stale lock aside (one contender wins the rename) and checks it again there: still the stale
+ * record, still not renewed. Otherwise puts it back.
+ */
+async function breakStale(path: string, staleText: string, holder: LockRecord): Promise<void> {
   const aside = `${path}.${randomBytes(6).toString('hex')}.stale`;
   try {
     await rename(path, aside);
   } catch {
     return;
   }
-  if ((await read(aside)) !== staleText) await link(aside, path).catch(() => {});
+  const same = (await read(aside)) === staleText;
+  if (!same || !isStale(await withRenewal(path, holder))) await link(aside, path).catch(() => {});
+  else {
+    const renewal = renewalOf(path, holder.token);
+    await unlink(renewal).catch(() => {});
+    await removeStaleTemporaries(renewal); // a holder killed mid-renewal
+  }
   await unlink(aside).catch(() => {});
 }

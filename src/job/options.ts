@@ -23,6 +23,8 @@ export interface ResolvedJobOptions<T> {
   readonly attempts: number;
   readonly backoff: NormalizedBackoff;
   readonly stopOnError: boolean;
+  readonly clearDeadLetters: boolean;
+  readonly onProgress: JobOptions<T>['onProgress'];
   readonly onDone: JobOptions<T>['onDone'];
   readonly onConfirm: JobOptions<T>['onConfirm'];
   readonly signal: AbortSignal | undefined;
@@ -48,6 +50,8 @@ const OPTIONS = [
   'lock',
   'retry',
   'stopOnError',
+  'clearDeadLetters',
+  'onProgress',
   'onDone',
   'onConfirm',
   'signal',
@@ -142,12 +146,15 @@ export function resolveJobOptions<T>(options: JobOptions<T>): ResolvedJobOptions
     id: fn('id', raw.id, 'a function (item) => string (a stable item id)'),
     concurrency: integerAtLeast('concurrency', raw.concurrency ?? 4, 1),
     batchSize: integerAtLeast('batchSize', raw.batchSize ?? 1, 1),
-    ordered: bool('ordered', raw.ordered, true),
+    // A source is incremental, often live and paginated: ids, not positions (see `JobOptions.ordered`).
+    ordered: bool('ordered', raw.ordered, raw.source === undefined),
     checkpoint,
     lock,
     attempts: integerAtLeast('retry.attempts', retry.attempts ?? 3, 1),
     backoff,
     stopOnError: bool('stopOnError', raw.stopOnError, false),
+    clearDeadLetters: bool('clearDeadLetters', raw.clearDeadLetters, false),
+    onProgress: optionalFn('onProgress', raw.onProgress, 'a function (status) => void'),
     onDone: optionalFn('onDone', raw.onDone, 'a function (summary) => cursor'),
     onConfirm: optionalFn('onConfirm', raw.onConfirm, 'a function (ids) => void'),
     signal: abortSignal(raw.signal),

@@ -99,13 +99,21 @@ export function summaryText(s: JobSummary): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** `text` cut to `width` characters (code points), with `…` at the end when cut. */
+export function fitWidth(text: string, width: number): string {
+  const chars = [...text];
+  if (chars.length <= width) return text;
+  return width <= 0 ? '' : `${chars.slice(0, width - 1).join('')}…`;
+}
+
 /** Redraws at most this often on a terminal. */
 const TTY_REDRAW_MS = 100;
 
 /**
- * Writes progress to `output`: on a TTY a bar redrawn in place at most ~10 times a second; otherwise a line
- * every `intervalMs`. `counts` is read at each tick; `tick` is called by the job on every change and by a
- * timer, so that a long item still gives lines.
+ * Writes progress to `output`: on a TTY a bar redrawn in place at most ~10 times a second, cut to the
+ * terminal's width less one (`output.columns`, else 80) so that it never wraps (`\r\x1b[2K` clears one
+ * line only); otherwise a line every `intervalMs`. `counts` is read at each tick, and `onTick` called;
+ * `tick` is called by the job on every change and by a timer, so that a long item still gives lines.
  *
  * @example
  * ```ts
@@ -116,19 +124,22 @@ const TTY_REDRAW_MS = 100;
  */
 export function createProgress(options: {
   readonly name: string;
-  readonly output: JobOutput;
+  readonly output: JobOutput | undefined;
   readonly clock: Clock;
   readonly intervalMs: number;
   readonly counts: () => ProgressCounts;
+  readonly onTick?: () => void;
 }) {
-  const { name, output, clock, intervalMs, counts } = options;
-  const tty = output.isTTY === true;
+  const { name, output, clock, intervalMs, counts, onTick } = options;
+  const tty = output?.isTTY === true;
   const every = tty ? TTY_REDRAW_MS : intervalMs;
   let last = clock();
   let drawn = false;
   const draw = () => {
+    if (output === undefined) return;
     if (tty) {
-      output.write(`\r\x1b[2K${progressBar(name, counts())}`);
+      const width = (output.columns !== undefined && output.columns > 0 ? output.columns : 80) - 1;
+      output.write(`\r\x1b[2K${fitWidth(progressBar(name, counts()), width)}`);
       drawn = true;
     } else output.write(`${progressLine(name, counts())}\n`);
   };
@@ -139,6 +150,7 @@ export function createProgress(options: {
     if (now - last < every) return;
     last = now;
     draw();
+    onTick?.();
   }
   return {
     tick,
@@ -146,6 +158,7 @@ export function createProgress(options: {
     finish(summary: JobSummary): void {
       clearInterval(timer);
       draw();
+      if (output === undefined) return;
       if (tty && drawn) output.write('\n');
       output.write(summaryText(summary));
     },

@@ -4,12 +4,14 @@ import { describe } from '../internal/describe.js';
 import type { CheckpointData, CheckpointStore } from './checkpoint.js';
 import { coalesce } from './coalesce.js';
 import { isPermanentError, messageOf } from './errors.js';
+import { type Lease, startLease } from './lease.js';
 import { openStores } from './open.js';
 import type { ResolvedJobOptions } from './options.js';
 import { resolveJobOptions } from './options.js';
 import { createProgress } from './progress.js';
+import { reporter, statusOf, toAsyncIterator } from './status.js';
 import { createTracker } from './tracker.js';
-import type { DeadLetter, JobOptions, JobSummary } from './types.js';
+import type { DeadLetter, JobOptions, JobProgress, JobSummary } from './types.js';
 
 /**
  * Runs a resumable batch job: takes items from `items` (or `source`, given the stored cursor), runs `process`
@@ -25,13 +27,28 @@ import type { DeadLetter, JobOptions, JobSummary } from './types.js';
  * - **Failures**: a rejection is retried (`retry.attempts`, backoff between attempts) unless permanent
  *   (`isPermanentError`: a 4xx `HttpStatusError` other than 408/429, or `permanent: true`); an item that fails
  *   for good is dead-lettered (id, message, attempts, time, kept in the checkpoint) and the job goes on,
- *   unless `stopOnError`. Dead-lettered items are not retried by a resumed run.
+ *   unless `stopOnError`. Dead-lettered items are not retried by a resumed run. Dead letters are kept across
+ *   passes: the next pass tries their items again (one that succeeds leaves the list, one that fails again
+ *   replaces its entry) until a run with `clearDeadLetters: true` empties the list.
  * - **Incremental sync**: the cursor set with `setCursor` (or returned by `onDone`) is stored when the whole
  *   run completes, and passed to `source` next time. A completed checkpoint starts a new pass next time.
- * - **One run at a time**: a lock (file with `O_EXCL`, or Redis `SET NX PX`) renewed while the job runs and
- *   released at the end; a second start rejects with `JobLockedError`. Stale locks (expired, or left by a
- *   dead process on this host) are taken over.
- * - **Progress**: a bar on a TTY, a line every `progressInterval` otherwise, and a summary.
+ * - **One run at a time**: a lock (file with `O_EXCL`, or Redis `SET NX PX`) renewed every third of its
+ *   `ttl` while the job runs and released at the end; a second start rejects with `JobLockedError`. Stale
+ *   locks (expired, or left by a dead process on this host) are taken over. A failed renewal (say a Redis
+ *   blip) is retried until shortly before the expiry. The run stops at once — in-flight items aborted, no
+ *   further item started, state `failed` with `ERR_SLUICE_JOB_LOCK_LOST` — when its lock was taken over or
+ *   its expiry passed without a renewal (an event loop blocked longer than the `ttl`), and every checkpoint
+ *   write is fenced: the file's lock token is checked just before the rename; with the lock on the
+ *   checkpoint's Redis, the check and the `SET` are one Lua script. (A file-fenced write can still land in
+ *   the instant between its check and its rename; Redis has no such gap.)
+ * - **Ordered or not**: with `items`, positions are trusted (`ordered: true`); a `source` (often live and
+ *   paginated) skips by id (`ordered: false`). In ordered mode a source that changed below the saved
+ *   position fails the run (`ERR_SLUICE_JOB_ORDER`) rather than falling back to ids: the items before it
+ *   were already skipped by position, so a fallback could lose an inserted item silently.
+ * - **Checkpoint size**: unordered, the checkpoint holds every id done in the pass and is rewritten whole
+ *   after each batch (bytes written grow with the square of the pass: raise `batchSize` for big passes).
+ * - **Progress**: a bar on a TTY (cut to the terminal's width), a line every `progressInterval` otherwise,
+ *   and a summary; `onProgress` gets the status at each tick, for monitoring (`monitoringReport`).
  *
  * Resolves with the summary (`state` `completed`, `failed` or `aborted`); rejects only for bad options
  * (`ConfigError`), a held lock (`JobLockedError`) or an unreadable checkpoint.
@@ -58,33 +75,30 @@ import type { DeadLetter, JobOptions, JobSummary } from './types.js';
  */
 export async function runJob<T>(options: JobOptions<T>): Promise<JobSummary> {
   const o = resolveJobOptions(options);
+  // The lock's expiry runs from before it was asked for (a monotonic clock: see `startLease`).
+  const validFromMs = performance.now();
   const { store, lock, close } = await openStores(o);
-  const renewal = lock === undefined ? undefined : { lock, everyMs: o.lock!.ttlMs / 3 };
+  const held: { lease?: Lease } = {};
   try {
-    return await execute(o, store, renewal);
+    return await execute(o, store, (onLost) => {
+      if (lock === undefined || o.lock === undefined) return undefined;
+      held.lease = startLease(lock, { ttlMs: o.lock.ttlMs, validFromMs, onLost });
+      return held.lease;
+    });
   } finally {
+    held.lease?.stop();
     await lock?.release().catch(() => {});
     close();
   }
 }
 
-type Renewal = { lock: { renew(): Promise<boolean>; where: string }; everyMs: number };
-
 async function execute<T>(
   o: ResolvedJobOptions<T>,
   store: CheckpointStore,
-  renewal: Renewal | undefined,
+  startLeaseWith: (onLost: (error: Error) => void) => Lease | undefined,
 ): Promise<JobSummary> {
   const { clock } = o;
-  const saved = await store.load();
-  const resume = saved?.state === 'running' ? saved : undefined;
-  const cursor = saved?.cursor;
   const runStartMs = clock();
-  const tracker = createTracker(resume, o.ordered);
-  const deadLetters: DeadLetter[] = [...(resume?.deadLetters ?? [])];
-  const base = resume?.counts ?? { processed: 0, failed: 0, retries: 0 };
-  const run = { processed: 0, skipped: 0, failed: 0, retries: 0 };
-  let nextCursor: { value: unknown } | undefined;
   let failure: Error | undefined;
   const stop = new AbortController();
   const signal = o.signal === undefined ? stop.signal : AbortSignal.any([o.signal, stop.signal]);
@@ -92,6 +106,19 @@ async function execute<T>(
     failure ??= error instanceof Error ? error : new Error(messageOf(error));
     stop.abort(failure);
   };
+  const lease = startLeaseWith(fail);
+  if (lease !== undefined) await store.prepare(); // only while holding the lock: no other writer runs
+  const saved = await store.load();
+  const resume = saved?.state === 'running' ? saved : undefined;
+  const cursor = saved?.cursor;
+  const tracker = createTracker(resume, o.ordered);
+  /** Dead letters by id, kept across passes until `clearDeadLetters`; an item that succeeds leaves it. */
+  const letters = new Map<string, DeadLetter>(
+    o.clearDeadLetters ? [] : (saved?.deadLetters ?? []).map((letter) => [letter.id, letter]),
+  );
+  const base = resume?.counts ?? { processed: 0, failed: 0, retries: 0 };
+  const run = { processed: 0, skipped: 0, failed: 0, retries: 0 };
+  let nextCursor: { value: unknown } | undefined;
 
   const checkpoint = (
     state: CheckpointData['state'],
@@ -103,7 +130,7 @@ async function execute<T>(
     startedAtMs: resume?.startedAtMs ?? runStartMs,
     updatedAtMs: clock(),
     ...tracker.snapshot(),
-    deadLetters,
+    deadLetters: [...letters.values()],
     ...(cursor !== undefined && { cursor }),
     counts: {
       processed: base.processed + run.processed,
@@ -112,17 +139,8 @@ async function execute<T>(
     },
     ...extra,
   });
-  const flush = coalesce(() => store.save(checkpoint('running')));
-
-  const timer =
-    renewal &&
-    setInterval(() => {
-      renewal.lock.renew().then(
-        (ours) => ours || fail(new Error(`Lost the job lock ${renewal.lock.where}: another run took it`)),
-        (error: unknown) => fail(new Error(`Could not renew the job lock: ${messageOf(error)}`)),
-      );
-    }, renewal.everyMs);
-  timer?.unref?.();
+  // Fenced: no checkpoint write once the lock is lost (see `startLease`).
+  const flush = coalesce(() => store.save(checkpoint('running'), lease?.fence));
 
   const clientCounts = () => {
     let throttles = 0;
@@ -133,13 +151,17 @@ async function execute<T>(
     }
     return { throttles, retries };
   };
+  const report = reporter(o.onProgress);
+  const running = (): JobProgress =>
+    statusOf({ name: o.name, state: 'running', ...run, durationMs: clock() - runStartMs }, o.total);
   const progress =
-    o.output &&
+    (o.output !== undefined || o.onProgress !== undefined) &&
     createProgress({
       name: o.name,
       output: o.output,
       clock,
       intervalMs: o.progressIntervalMs,
+      onTick: () => report(running()),
       counts: () => {
         const client = clientCounts();
         return {
@@ -153,6 +175,8 @@ async function execute<T>(
         };
       },
     });
+
+  report(running());
 
   const iterable = o.source
     ? o.source({ cursor })
@@ -236,14 +260,16 @@ async function execute<T>(
       if (batch.length === 0) return;
       const confirmed: string[] = [];
       for (const { item, id, index: at } of batch) {
-        const outcome = signal.aborted ? false : await attempt(item, id);
+        // A lock whose expiry passed (say, the event loop was blocked) stops the run before the next item.
+        const outcome = signal.aborted || lease?.valid() === false ? false : await attempt(item, id);
         if (outcome === false) {
           abandoned = true;
           break;
         }
+        letters.delete(id);
         if (outcome === true) run.processed++;
         else {
-          deadLetters.push(outcome);
+          letters.set(id, outcome);
           run.failed++;
         }
         tracker.finish(at, id);
@@ -253,14 +279,13 @@ async function execute<T>(
         await flush();
         o.onConfirm?.(confirmed);
       }
-      progress?.tick();
+      if (progress) progress.tick();
     }
   };
 
   try {
     await Promise.all(Array.from({ length: o.concurrency }, () => worker().catch(fail)));
   } finally {
-    if (timer) clearInterval(timer);
     await iterator.return?.().catch(() => {});
   }
 
@@ -280,7 +305,7 @@ async function execute<T>(
     retries: run.retries,
     durationMs,
     itemsPerSecond: durationMs > 0 ? (run.processed * 1000) / durationMs : 0,
-    deadLetters,
+    deadLetters: [...letters.values()],
     cursor: stored,
     ...(failure !== undefined && { error: failure }),
     ...(state === 'aborted' && { error: new Error(`Aborted: ${messageOf(o.signal?.reason)}`) }),
@@ -292,7 +317,7 @@ async function execute<T>(
     const completed = checkpoint('completed', { position: 0, done: [], cursor: summary.cursor });
     const { lastId: _, ...rest } = completed;
     try {
-      await store.save(rest);
+      await store.save(rest, lease?.fence);
     } catch (error) {
       failure = error as Error;
       summary = { ...summary, state: 'failed', error: failure };
@@ -301,15 +326,7 @@ async function execute<T>(
     summary = summaryOf(cursor);
     await flush().catch(() => {});
   }
-  progress?.finish(summary);
+  if (progress) progress.finish(summary);
+  report(statusOf(summary, o.total));
   return summary;
-}
-
-function toAsyncIterator<T>(iterable: AsyncIterable<T> | Iterable<T>): AsyncIterator<T> {
-  if (Symbol.asyncIterator in iterable) return iterable[Symbol.asyncIterator]();
-  const sync = (iterable as Iterable<T>)[Symbol.iterator]();
-  return {
-    next: async () => sync.next(),
-    return: async () => sync.return?.() ?? { done: true, value: undefined },
-  };
 }

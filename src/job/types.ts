@@ -78,6 +78,8 @@ export interface JobRetryOptions {
 export interface JobOutput {
   write(text: string): unknown;
   readonly isTTY?: boolean;
+  /** The terminal's width: the bar is cut to one character less, so that it never wraps. @default 80 */
+  readonly columns?: number;
 }
 
 /**
@@ -115,7 +117,17 @@ export interface JobOptions<T> {
   /**
    * Whether the source yields the same items in the same order on every run. The checkpoint then keeps a
    * position (every item before it is done) and the ids done past it; otherwise every id done.
-   * @default true
+   *
+   * Ordered mode trusts positions: only the item just below the saved position is checked on resume (a
+   * changed one fails the run with `ERR_SLUICE_JOB_ORDER`, nothing skipped wrongly is lost); an item
+   * replaced further below it is skipped unseen. So use it only for a stable list (a file, a query with a
+   * fixed order over data that does not change); a live, paginated source needs `ordered: false`.
+   *
+   * Cost of `ordered: false`: the checkpoint holds every id done in the pass and is rewritten whole after
+   * every batch, so the bytes written over a pass grow with the square of its size (100,000 ids of 10
+   * bytes: ~1 MB per write). For large passes raise `batchSize`, or keep passes small (an incremental
+   * `source` with a cursor).
+   * @default true with `items`, false with `source`
    */
   readonly ordered?: boolean;
   /** The checkpoint; `false` keeps progress in memory only. @default { file: `${name}.checkpoint.json` } */
@@ -128,6 +140,23 @@ export interface JobOptions<T> {
   readonly stopOnError?: boolean;
   /** Called when the run completes; a value returned other than undefined becomes the stored cursor. */
   readonly onDone?: (summary: JobSummary) => unknown;
+  /**
+   * Forget the dead letters stored so far when the run starts. Without it, dead letters are kept across
+   * passes (a completed run's list is carried into the next pass, where its items are tried again: one that
+   * succeeds leaves the list, one that fails again replaces its entry) until a run with this option.
+   * @default false
+   */
+  readonly clearDeadLetters?: boolean;
+  /**
+   * Called with the job's status when it starts, at each progress tick (`progressInterval`; ~10 times a
+   * second on a TTY) and once at the end with the final state. The status fits `JobStatus` of
+   * `sluice/client`, so `monitoringReport({ jobs: [status] })` can flag a long-running job.
+   * @example
+   * ```ts
+   * onProgress: (status) => { latest.set(status.name, status); },
+   * ```
+   */
+  readonly onProgress?: (status: JobProgress) => void;
   /** Called after each checkpoint write with the ids it confirmed (for audit logs and tests). */
   readonly onConfirm?: (ids: readonly string[]) => void;
   /** Stops the job: in-flight items are aborted, confirmed ones stay confirmed; the state is `aborted`. */
@@ -146,6 +175,28 @@ export interface JobOptions<T> {
   readonly sleep?: Sleep;
   /** The random source of the backoff jitter. @default Math.random */
   readonly random?: () => number;
+}
+
+/**
+ * The status of a job, running or ended, as `onProgress` gets it. Counts are of this run.
+ *
+ * @example
+ * ```ts
+ * const report = monitoringReport({ integration: 'erp', jobs: [status], longRunningMs: 3_600_000 });
+ * ```
+ */
+export interface JobProgress {
+  readonly name: string;
+  readonly state: 'running' | JobSummary['state'];
+  readonly processed: number;
+  readonly skipped: number;
+  readonly failed: number;
+  readonly retries: number;
+  /** Since this run started, on the job's clock. */
+  readonly durationMs: number;
+  /** The number of items, when known. */
+  readonly total?: number;
+  readonly itemsPerSecond: number;
 }
 
 /**
@@ -186,7 +237,10 @@ export interface JobSummary {
   readonly retries: number;
   readonly durationMs: number;
   readonly itemsPerSecond: number;
-  /** The dead letters of the whole run, earlier interrupted attempts included. */
+  /**
+   * The dead letters kept: those of this pass (earlier interrupted runs included) and those carried over
+   * from earlier passes whose item has not succeeded since (see `clearDeadLetters`).
+   */
   readonly deadLetters: readonly DeadLetter[];
   /** The cursor stored (completed) or still in force (otherwise). */
   readonly cursor: unknown;

@@ -72,15 +72,18 @@ describe('job lock, file', () => {
     const stop = new AbortController();
     const first = runJob({ ...a.options, signal: stop.signal });
     await a.running;
-    const before = JSON.parse(readFileSync(lock, 'utf8')) as { expiresAtMs: number };
+    const before = JSON.parse(readFileSync(lock, 'utf8')) as { expiresAtMs: number; token: string };
     await new Promise((r) => setTimeout(r, 400));
-    const after = JSON.parse(readFileSync(lock, 'utf8')) as { expiresAtMs: number };
+    // Renewals go to the holder's own file; the lock file itself is never rewritten.
+    const renewal = `${lock}.${before.token}.expiry`;
+    const after = JSON.parse(readFileSync(renewal, 'utf8')) as { expiresAtMs: number };
     expect(after.expiresAtMs).toBeGreaterThan(before.expiresAtMs);
     await expect(runJob(gatedJob({ lock: { file: lock } }).options)).rejects.toThrow(JobLockedError);
     stop.abort();
     a.release();
     expect((await first).state).toBe('aborted');
     expect(existsSync(lock)).toBe(false);
+    expect(existsSync(renewal)).toBe(false);
     const failing = await runJob({
       ...gatedJob({ lock: { file: lock } }).options,
       id: () => '',
@@ -142,6 +145,19 @@ describe('job lock, file', () => {
     const printed: string[] = [];
     expect(await main(['run', 'x.js', '--concurrency', '0'], (l) => printed.push(l))).toBe(2);
     expect(printed[0]).toMatch(/^Expected `--concurrency` to be an integer ≥ 1, got `0`/);
+  });
+
+  it('sluice run: a job without a name exits 2 before any Redis key is made from it', async () => {
+    const module = join(dir, 'nameless.mjs');
+    writeFileSync(module, 'export default { items: [], id: (x) => x, process: async () => {} };\n');
+    const printed: string[] = [];
+    const args = ['run', module, '--redis', 'redis://127.0.0.1:1'];
+    expect(await main(args, (l) => printed.push(l))).toBe(2);
+    expect(printed[0]).toMatch(/^Missing the job's name: give `--name N` or a `name` in the job module /);
+    expect(printed.join('\n')).not.toContain('undefined');
+    printed.length = 0;
+    expect(await main([...args, '--name', 'a b'], (l) => printed.push(l))).toBe(2);
+    expect(printed[0]).toMatch(/^Expected the job's name to be letters, digits, .* got `a b`/);
   });
 });
 

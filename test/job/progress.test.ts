@@ -1,12 +1,18 @@
 import { describe, expect, it } from 'vitest';
+import { monitoringReport } from '../../src/client/client-report.js';
 import { createManualClock } from '../../src/core/clock.js';
-import { progressBar, progressLine, runJob } from '../../src/job/index.js';
+import { type JobProgress, progressBar, progressLine, runJob } from '../../src/job/index.js';
 import { captureOutput } from './upstream.js';
 
 /** A job over `n` items, each taking `stepMs` on a manual clock. */
-function timedJob(n: number, stepMs: number, isTTY: boolean, extra: { total?: number; fail?: string } = {}) {
+function timedJob(
+  n: number,
+  stepMs: number,
+  isTTY: boolean,
+  extra: { total?: number; fail?: string; columns?: number; onProgress?: (s: JobProgress) => void } = {},
+) {
   const clock = createManualClock(1_000_000);
-  const output = captureOutput(isTTY);
+  const output = captureOutput(isTTY, extra.columns);
   const client = { stats: () => ({ query: { throttles: 2, retries: 1 } }) };
   const items = Array.from({ length: n }, (_, i) => `i${i}`);
   return {
@@ -26,13 +32,14 @@ function timedJob(n: number, stepMs: number, isTTY: boolean, extra: { total?: nu
         output,
         clock: clock.now,
         client,
+        ...(extra.onProgress !== undefined && { onProgress: extra.onProgress }),
       }),
   };
 }
 
 describe('progress output', () => {
   it('on a TTY: a bar redrawn in place with done/total, rate, ETA, throttles, retries and dead letters', async () => {
-    const { output, run } = timedJob(20, 50, true, { fail: 'i3' });
+    const { output, run } = timedJob(20, 50, true, { fail: 'i3', columns: 120 });
     const summary = await run();
     const text = output.text();
     const frames = text
@@ -53,6 +60,51 @@ describe('progress output', () => {
     );
     expect(text).toContain('  dead letter i3 after 1 attempt(s): rejected\n');
     expect(summary).toMatchObject({ durationMs: 1000, itemsPerSecond: 19 });
+  });
+
+  it.each([
+    [40, 39],
+    [undefined, 79],
+  ])(
+    'on a TTY %s columns wide: every frame is cut to %i characters, so it never wraps',
+    async (columns, max) => {
+      const { output, run } = timedJob(20, 50, true, { total: 100_000, ...(columns && { columns }) });
+      await run();
+      const frames = output
+        .text()
+        .split('\r\x1b[2K')
+        .slice(1)
+        .map((f) => f.split('\n')[0]!);
+      expect(frames.length).toBeGreaterThan(1);
+      for (const frame of frames) expect([...frame].length).toBeLessThanOrEqual(max);
+      expect(frames[0]).toMatch(/^orders \[/);
+      expect(frames[0]).toMatch(/…$/);
+    },
+  );
+
+  it('onProgress: the status at the start, at each tick and at the end; monitoringReport flags it long-running', async () => {
+    const statuses: JobProgress[] = [];
+    const { run } = timedJob(25, 1000, false, { total: 25, onProgress: (s) => statuses.push(s) });
+    await run();
+    expect(statuses.map((s) => [s.state, s.processed, s.durationMs])).toEqual([
+      ['running', 0, 0],
+      ['running', 10, 10_000],
+      ['running', 20, 20_000],
+      ['completed', 25, 25_000],
+    ]);
+    expect(statuses[1]).toEqual({
+      name: 'orders',
+      state: 'running',
+      processed: 10,
+      skipped: 0,
+      failed: 0,
+      retries: 0,
+      durationMs: 10_000,
+      total: 25,
+      itemsPerSecond: 1,
+    });
+    const report = monitoringReport({ integration: 'erp', jobs: [statuses[2]!], longRunningMs: 15_000 });
+    expect(report.jobs[0]).toMatchObject({ name: 'orders', state: 'running', longRunning: true });
   });
 
   it('not a TTY: a plain line every progressInterval (10 s) and a summary', async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -135,7 +135,82 @@ describe('runJob: checkpoint and resume', () => {
   });
 });
 
+describe('runJob: live sources and leftovers', () => {
+  it('a `source` skips by id by default: an item inserted at the front between runs is processed, none fails', async () => {
+    const file = join(dir, 'live.json');
+    const stop = new AbortController();
+    const done: string[] = [];
+    const job = (list: string[], signal?: AbortSignal): JobOptions<string> => ({
+      name: 'live',
+      source: () => list,
+      id: (x) => x,
+      process: async (x) => {
+        done.push(x);
+        if (x === 'b') stop.abort();
+      },
+      checkpoint: { file },
+      output: false,
+      concurrency: 1,
+      ...(signal && { signal }),
+    });
+    expect((await runJob(job(['a', 'b', 'c', 'd'], stop.signal))).state).toBe('aborted');
+    const second = await runJob(job(['x', 'a', 'b', 'c', 'd']));
+    expect(second).toMatchObject({ state: 'completed', skipped: 2, processed: 3 });
+    expect(done).toEqual(['a', 'b', 'x', 'c', 'd']);
+  });
+
+  it('removes the temporary files a killed run left beside the checkpoint (and only those)', async () => {
+    const file = join(dir, 'cp.json');
+    const stale = `${file}.0123456789ab.tmp`;
+    const unrelated = join(dir, 'other.json.0123456789ab.tmp');
+    writeFileSync(stale, '{"half":');
+    writeFileSync(unrelated, 'x');
+    const summary = await runJob({
+      name: 'tmp',
+      items: ['a'],
+      id: (x) => x,
+      process: async () => {},
+      checkpoint: { file },
+      output: false,
+    });
+    expect(summary.state).toBe('completed');
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(unrelated)).toBe(true);
+  });
+});
+
 describe('runJob: failures', () => {
+  it('dead letters are kept across passes until `clearDeadLetters`; an item that later succeeds leaves the list', async () => {
+    const file = join(dir, 'dl.json');
+    const bad = new Set(['b', 'c']);
+    const job = (ids: string[], extra: Partial<JobOptions<string>> = {}): JobOptions<string> => ({
+      name: 'dl',
+      items: ids,
+      id: (x) => x,
+      process: async (x) => {
+        if (bad.has(x)) throw Object.assign(new Error(`bad ${x}`), { permanent: true });
+      },
+      checkpoint: { file },
+      output: false,
+      concurrency: 1,
+      ...extra,
+    });
+    const stored = () => parseCheckpoint(readFileSync(file, 'utf8'), file).deadLetters.map((d) => d.id);
+    expect((await runJob(job(['a', 'b', 'c']))).deadLetters.map((d) => d.id)).toEqual(['b', 'c']);
+    const next = await runJob(job(['d']));
+    expect(next).toMatchObject({ state: 'completed', failed: 0 });
+    expect(next.deadLetters.map((d) => d.id)).toEqual(['b', 'c']);
+    expect(stored()).toEqual(['b', 'c']);
+    bad.delete('b');
+    const retried = await runJob(job(['b', 'c']));
+    expect(retried).toMatchObject({ processed: 1, failed: 1 });
+    expect(retried.deadLetters).toEqual([expect.objectContaining({ id: 'c', error: 'bad c' })]);
+    expect(stored()).toEqual(['c']);
+    const cleared = await runJob(job(['e'], { clearDeadLetters: true }));
+    expect(cleared.deadLetters).toEqual([]);
+    expect(stored()).toEqual([]);
+  });
+
   it('dead-letters permanent 4xx items and completes; retries temporary ones', async () => {
     upstream = await startUpstream({
       status: (id, hit) =>

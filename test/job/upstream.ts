@@ -58,8 +58,14 @@ export async function startUpstream(
 /** Item ids `item-0` … `item-(n−1)`. */
 export const itemIds = (n: number) => Array.from({ length: n }, (_, i) => `item-${i}`);
 
-/** Collects what a job writes. */
-export function captureOutput(isTTY: boolean) {
+/** Collects what a job writes (a terminal `columns` wide, if given). */
+export function captureOutput(isTTY: boolean, columns?: number) {
   const chunks: string[] = [];
-  return { isTTY, chunks, write: (text: string) => chunks.push(text), text: () => chunks.join('') };
+  return {
+    isTTY,
+    ...(columns !== undefined && { columns }),
+    chunks,
+    write: (text: string) => chunks.push(text),
+    text: () => chunks.join(''),
+  };
 }
