@@ -61,19 +61,23 @@ export function shareOf(store: Store, share: number, options: ShareOptions = {})
   const scaled = (checks: readonly Check[]) =>
     checks.map((check) => ({ ...check, limit: scaleLimit(check.limit, share) }));
   const most = (max: number) => Math.max(1, Math.floor(max * share));
-  // The first time a limit and key is used here, what the shared budget had already spent is spent here
-  // too (in proportion), so that a share taken over mid-window does not start full.
-  const started = new Set<string>();
+  // The first time a limit and key is used here in each outage (`options.outage()` changes between
+  // outages), the local state starts from its share of what the shared budget had left: reset, then what
+  // the shared budget had spent is spent here too (in proportion), so a share taken over mid-window does
+  // not start full.
+  const seeded = new Map<string, number>();
   const seed = async (checks: readonly Check[], nowMs: number | undefined) => {
     if (options.remaining === undefined) return;
-    for (const [i, check] of checks.entries()) {
+    const outage = options.outage?.() ?? 0;
+    for (const check of checks) {
       const id = `${check.limit.key}\u0000${check.key}`;
-      if (started.has(id)) continue;
-      if (started.size >= 10_000) started.clear();
-      started.add(id);
-      const remaining = options.remaining(checks[i] as Check);
+      if (seeded.get(id) === outage) continue;
+      if (seeded.size >= 10_000) seeded.clear();
+      seeded.set(id, outage);
+      const remaining = options.remaining(check);
       if (remaining === undefined) continue;
       const local = scaled([check])[0] as Check;
+      await store.reset(local.key, [local.limit]);
       const spent = capacityOf(local.limit) - Math.floor(remaining * share);
       if (spent > 0)
         await store.consume([{ ...local, cost: Math.min(spent, capacityOf(local.limit)) }], nowMs);
@@ -112,6 +116,11 @@ export interface ShareOptions {
    * each limit and key then starts with `share` of that, not a full share.
    */
   remaining?: (check: Check) => number | undefined;
+  /**
+   * A number that changes whenever the shared store has answered since the last outage: each outage then
+   * seeds afresh from `remaining`.
+   */
+  outage?: () => number;
 }
 
 /** A validated budget, its store made resilient when it can fail. */
@@ -138,10 +147,12 @@ export function resolveBudget(value: unknown, clock: Clock): ResolvedBudget | un
   if (!resilient) {
     // What the shared store last said was left, per limit and key: a fallback starts from its share of it.
     const left = new Map<string, number>();
+    let answers = 0;
     const observed: Store = {
       ...store,
       consume: async (checks, nowMs) => {
         const outcome = await store.consume(checks, nowMs);
+        answers++;
         if (left.size >= 10_000) left.clear();
         checks.forEach((check, i) => {
           const decision = outcome.decisions[i];
@@ -153,7 +164,7 @@ export function resolveBudget(value: unknown, clock: Clock): ResolvedBudget | un
     const remaining = (check: Check) => left.get(`${check.limit.key}\u0000${check.key}`);
     wrapped = createResilientStore(observed, {
       failureMode: 'fallback',
-      fallback: shareOf(createMemoryStore({ clock }), share, { remaining }),
+      fallback: shareOf(createMemoryStore({ clock }), share, { remaining, outage: () => answers }),
       clock,
     });
   }

@@ -29,8 +29,13 @@ export interface ClientClassStats extends SchedulerStats, TrafficCounts {
   readonly rateCap?: number;
   /** Counters per endpoint label. */
   readonly endpoints: Readonly<Record<string, TrafficCounts>>;
-  /** Counters of the last time windows (`statsWindow`), oldest first, the current one last. */
+  /**
+   * Counters of the last time windows (`statsWindow`) that saw traffic, oldest first (a window without
+   * traffic is not listed: the last one may be an older one).
+   */
   readonly windows: readonly WindowCounts[];
+  /** The length of those windows, in ms. */
+  readonly windowMs: number;
 }
 
 /** The live state of one request class. */
@@ -238,6 +243,7 @@ export function createClassRuntime(
         ...(cap === undefined ? {} : { rateCap: cap }),
         endpoints: counters.endpoints(),
         windows: counters.windows(),
+        windowMs: options.statsWindowMs,
       };
     },
   };

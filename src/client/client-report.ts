@@ -1,6 +1,7 @@
 import { Gauge, Registry } from 'prom-client';
 import { fail, knownKeys, optionsObject } from '../internal/describe.js';
 import type { ClientClassStats } from './client-class.js';
+import { STATS_WINDOWS } from './client-stats.js';
 
 /**
  * The monitoring report of an integration: what its clients and jobs did, as integration owners watch it
@@ -63,7 +64,10 @@ export interface ClassReport {
   readonly client: string;
   readonly class: string;
   readonly requests: number;
-  /** Requests per time window (the client's `statsWindow`), oldest first. */
+  /**
+   * Requests per time window (the client's `statsWindow`): the last 10 up to the report's time, oldest
+   * first, windows without traffic as 0.
+   */
   readonly perWindow: ReadonlyArray<{ readonly startMs: number; readonly requests: number }>;
   readonly responses: Readonly<Record<number, number>>;
   /**
@@ -123,14 +127,31 @@ function ratesOf(responses: Readonly<Record<number, number>>, networkErrors: num
   return rates;
 }
 
-function classReport(client: string, name: string, s: ClientClassStats): ClassReport {
+/**
+ * The last `STATS_WINDOWS` windows up to the one holding `nowMs`, oldest first, with the windows that saw no
+ * traffic filled in as zeros (the client lists only windows with traffic).
+ */
+function windowsUpTo(s: ClientClassStats, nowMs: number) {
+  const currentStart = Math.floor(nowMs / s.windowMs) * s.windowMs;
+  const byStart = new Map(s.windows.map((w) => [w.startMs, w]));
+  const out = [];
+  for (let i = STATS_WINDOWS - 1; i >= 0; i--) {
+    const startMs = currentStart - i * s.windowMs;
+    const w = byStart.get(startMs);
+    out.push({ startMs, requests: w?.requests ?? 0, responses: w?.responses ?? {}, errors: w?.errors ?? 0 });
+  }
+  return out;
+}
+
+function classReport(client: string, name: string, s: ClientClassStats, nowMs: number): ClassReport {
   const errorRate = ratesOf(s.responses, s.errors);
-  const current = s.windows[s.windows.length - 1];
+  const windows = windowsUpTo(s, nowMs);
+  const current = windows[windows.length - 1];
   return {
     client,
     class: name,
     requests: s.requests,
-    perWindow: s.windows.map((w) => ({ startMs: w.startMs, requests: w.requests })),
+    perWindow: windows.map((w) => ({ startMs: w.startMs, requests: w.requests })),
     responses: s.responses,
     errorRate,
     errorRateWindow: current === undefined ? {} : ratesOf(current.responses, current.errors),
@@ -164,7 +185,7 @@ export function monitoringReport(options: MonitoringReportOptions): MonitoringRe
   const classes: ClassReport[] = [];
   for (const [client, c] of Object.entries(options.clients ?? {})) {
     if (typeof c?.stats !== 'function') fail(`clients.${client}`, 'a client (with stats())', c);
-    for (const [name, s] of Object.entries(c.stats())) classes.push(classReport(client, name, s));
+    for (const [name, s] of Object.entries(c.stats())) classes.push(classReport(client, name, s, nowMs));
   }
   const sum = (pick: (c: ClassReport) => number) => classes.reduce((a, c) => a + pick(c), 0);
   const ended = sum((c) => Object.values(c.responses).reduce((a, b) => a + b, 0) + c.errors);

@@ -144,6 +144,40 @@ describe('createScheduler with a shared budget', () => {
     expect(await store.acquire('lease', 1, 1000)).toMatchObject({ acquired: true }); // and both were given back
   });
 
+  it('a renewal that fails once is tried again: the slot stays held', async () => {
+    const clock = createManualClock(0);
+    const memory = createMemoryStore({ clock: clock.now });
+    let failures = 1;
+    const store: Store = {
+      ...memory,
+      renew: (lease, ttlMs, nowMs) =>
+        failures-- > 0 ? Promise.reject(new Error('ECONNRESET')) : memory.renew(lease, ttlMs, nowMs),
+    };
+    const make = () =>
+      createScheduler({
+        clock: clock.now,
+        sleep: clock.sleep,
+        concurrency: 1,
+        budget: { store, key: 'blip', leaseTtl: 300 },
+      });
+    const [a, b] = [make(), make()];
+    let running = 0;
+    let peak = 0;
+    const long = () =>
+      new Promise<void>((resolve) => {
+        running++;
+        peak = Math.max(peak, running);
+        clock.sleep(1000).then(() => {
+          running--;
+          resolve();
+        });
+      });
+    const done = [a.schedule(long), b.schedule(long)];
+    for (let t = 0; t < 100; t++) await advance(clock, 25);
+    await Promise.all(done);
+    expect(peak).toBe(1);
+  });
+
   it("one scheduler's gate holds the others (the store's gate)", async () => {
     const { clock, schedulers } = budgetOf(2);
     schedulers[0]!.closeGate(1000);

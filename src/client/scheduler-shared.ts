@@ -58,7 +58,13 @@ export function createSharedBudget(
         lease = held.lease;
       }
       if (limits.length > 0) {
-        const outcome = await store.consume(limits.map((limit) => ({ limit, key, cost })));
+        let outcome: Awaited<ReturnType<Store['consume']>>;
+        try {
+          outcome = await store.consume(limits.map((limit) => ({ limit, key, cost })));
+        } catch (error) {
+          if (lease !== undefined) store.release(lease).catch(ignore);
+          throw error;
+        }
         if (!outcome.allowed) {
           if (lease !== undefined) store.release(lease).catch(ignore);
           if (outcome.retryAfterMs === Number.POSITIVE_INFINITY)
@@ -77,12 +83,29 @@ export function createSharedBudget(
     hold(lease) {
       let current = lease;
       const controller = new AbortController();
+      // A renewal that fails (a store blip, or the lease already gone) is tried again soon; a lease that is
+      // gone is taken afresh if a slot is free, so the count in the store stays right.
       const renew = async () => {
+        let waitMs = leaseTtlMs / 3;
         for (;;) {
-          await sleep(leaseTtlMs / 3, controller.signal);
-          const renewed = await store.renew(current, leaseTtlMs);
-          if (renewed === undefined || controller.signal.aborted) return;
-          current = renewed;
+          await sleep(waitMs, controller.signal);
+          const renewed = await store.renew(current, leaseTtlMs).catch(() => undefined);
+          if (controller.signal.aborted) return;
+          if (renewed !== undefined) {
+            current = renewed;
+            waitMs = leaseTtlMs / 3;
+            continue;
+          }
+          waitMs = leaseTtlMs / 10;
+          const again = await store.acquire(key, concurrency(), leaseTtlMs).catch(() => undefined);
+          if (controller.signal.aborted) {
+            if (again?.acquired) store.release(again.lease).catch(ignore);
+            return;
+          }
+          if (again?.acquired) {
+            current = again.lease;
+            waitMs = leaseTtlMs / 3;
+          }
         }
       };
       renew().catch(ignore);

@@ -194,8 +194,10 @@ export function createScheduler(options: SchedulerOptions = {}): Scheduler {
       (admission) => {
         admitting = false;
         if (!admission.start) {
-          if (admission.never) removeEntry(head, new RateLimitedError(Number.POSITIVE_INFINITY), 'oversized');
-          else wakeAt(admission.atMs, clock());
+          if (admission.never) {
+            removeEntry(head, new RateLimitedError(Number.POSITIVE_INFINITY), 'oversized');
+            pump(); // the head may have left meanwhile: the queue moves on either way
+          } else wakeAt(admission.atMs, clock());
           return;
         }
         // The admitted task was charged its cost: it starts, even if a task of higher priority arrived

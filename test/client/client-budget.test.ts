@@ -108,6 +108,19 @@ describe('ClientOptions.budget', () => {
     await flush(60);
     expect(sent).toHaveLength(14);
     await Promise.all(pending);
+
+    // The store comes back; in a later window 8 more go through it; then a second outage: seeded again.
+    down = false;
+    clock.advance(60_000);
+    await Promise.all(Array.from({ length: 8 }, () => client.fetch('https://api.test/z')));
+    expect(sent).toHaveLength(22);
+    down = true;
+    const again = Array.from({ length: 3 }, () => client.fetch('https://api.test/w'));
+    await flush(60);
+    expect(sent).toHaveLength(23); // half of the 2 left again, not a fresh half of 10
+    clock.advance(60_000);
+    await flush(60);
+    await Promise.all(again);
   });
 
   it('shareOf scales every limit and concurrency maximum of a store', async () => {

@@ -83,6 +83,19 @@ describe('monitoringReport', () => {
     expect(formatReport(later)).toContain('(0.0 % in the current window)');
   });
 
+  it('the current window is the one at the report time: quiet windows count as 0, old errors are not "now"', async () => {
+    const { client, clock } = await exercised();
+    const hourLater = clock.now() + 3_600_000;
+    const report = monitoringReport({ integration: 'erp', clients: { api: client }, nowMs: hourLater });
+    const api = report.classes[0]!;
+    expect(api.errorRateWindow).toEqual({});
+    expect(api.perWindow).toHaveLength(10);
+    expect(api.perWindow.every((w) => w.requests === 0)).toBe(true);
+    expect(api.perWindow[9]!.startMs).toBe(Math.floor(hourLater / 60_000) * 60_000);
+    const now = monitoringReport({ integration: 'erp', clients: { api: client }, nowMs: clock.now() });
+    expect(now.classes[0]!.perWindow[9]!.requests).toBe(9);
+  });
+
   it('counts network errors in the error rate', async () => {
     const clock = createManualClock(0);
     const fetch = (async () => {
