@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ConfigError } from '../core/errors.js';
 import { JobLockedError } from '../job/errors.js';
 import { runJob } from '../job/run-job.js';
 import type { JobOptions, JobOutput } from '../job/types.js';
@@ -13,7 +14,8 @@ const USAGE = `Usage: sluice run <module> [--name N] [--checkpoint FILE] [--lock
   --redis URL         keep the checkpoint and the lock in Redis (keys sluice:job:<name>[:lock]; needs ioredis)
   --concurrency N     items processed at once
 
-Exit codes: 0 completed, 1 failed or aborted, 2 already running (locked) or bad arguments.`;
+Exit codes: 0 completed, 1 failed or aborted (or an I/O error: Redis unreachable, checkpoint unreadable),
+2 already running (locked) or bad arguments (a module that cannot be loaded, or whose options are invalid).`;
 
 const FLAGS = ['name', 'checkpoint', 'lock', 'redis', 'concurrency'] as const;
 type Flags = Partial<Record<(typeof FLAGS)[number], string>>;
@@ -47,13 +49,16 @@ function parse(args: readonly string[]): { module: string; flags: Flags } | stri
 
 /** The module's options, with the command line's flags over them; a string is a usage error. */
 async function load(module: string, flags: Flags): Promise<JobOptions<unknown> | string> {
-  const imported = (await import(pathToFileURL(resolve(module)).href)) as { default?: unknown };
+  let imported: { default?: unknown };
+  try {
+    imported = (await import(pathToFileURL(resolve(module)).href)) as { default?: unknown };
+  } catch (error) {
+    return `Cannot load the job module ${module}: ${error instanceof Error ? error.message : String(error)}`;
+  }
   const exported = imported.default;
   const options = (typeof exported === 'function' ? await exported() : exported) as JobOptions<unknown>;
   if (typeof options !== 'object' || options === null)
-    throw new TypeError(
-      `The job module ${module} must export default runJob options or a function returning them`,
-    );
+    return `The job module ${module} must export default runJob options or a function returning them`;
   // Checked before the name goes into Redis keys (never `sluice:job:undefined`).
   const name: unknown = flags.name ?? options.name;
   if (name === undefined || name === '')
@@ -74,11 +79,35 @@ async function load(module: string, flags: Flags): Promise<JobOptions<unknown> |
   };
 }
 
+/** Messages of `error` and its causes. */
+function messagesOf(error: unknown): string[] {
+  const messages: string[] = [];
+  for (let e = error, depth = 0; e !== undefined && depth < 5; depth++) {
+    messages.push(e instanceof Error ? e.message : String(e));
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return messages;
+}
+
+/** What ioredis (offline queue off) and the socket say when Redis cannot be reached. */
+const UNREACHABLE =
+  /Stream isn't writeable|Connection is closed|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH/;
+
+/** The message for a run that rejected: an unreachable Redis is said as such, its URL without a password. */
+function failureMessage(error: unknown, redis: string | undefined): string {
+  const messages = messagesOf(error);
+  const cause = messages.find((m) => UNREACHABLE.test(m));
+  if (redis === undefined || cause === undefined) return messages[0] ?? 'unknown error';
+  return `Cannot connect to ${redis.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')} (${cause})`;
+}
+
 /**
  * `sluice run <module>`: imports a job module and runs it with {@link runJob}, stopping cleanly (releasing
- * the lock, keeping the checkpoint) on SIGINT or SIGTERM.
+ * the lock, keeping the checkpoint) on SIGINT or SIGTERM. `print` gets `--help` only; errors and usage
+ * messages go to `io.printError` (default: stderr, like the progress).
  *
- * @returns the exit code: 0 completed, 1 failed or aborted, 2 locked by another run or bad arguments
+ * @returns the exit code: 0 completed, 1 failed, aborted or an I/O error, 2 locked by another run or bad
+ *   arguments (usage, a module that cannot be loaded, invalid options)
  * @example
  * ```ts
  * process.exitCode = await runRunCommand(['jobs/sync-orders.js', '--checkpoint', 'state/sync.json'], console.log);
@@ -87,15 +116,20 @@ async function load(module: string, flags: Flags): Promise<JobOptions<unknown> |
 export async function runRunCommand(
   args: readonly string[],
   print: (line: string) => void,
-  io: { readonly output?: JobOutput; readonly handleSignals?: boolean } = {},
+  io: {
+    readonly output?: JobOutput;
+    readonly handleSignals?: boolean;
+    readonly printError?: (line: string) => void;
+  } = {},
 ): Promise<number> {
+  const printError = io.printError ?? ((line: string) => process.stderr.write(`${line}\n`));
   if (args[0] === '--help' || args[0] === '-h') {
     print(USAGE);
     return 0;
   }
   const parsed = parse(args);
   if (typeof parsed === 'string') {
-    print(`${parsed}\n\n${USAGE}`);
+    printError(`${parsed}\n\n${USAGE}`);
     return 2;
   }
   const stop = new AbortController();
@@ -107,7 +141,7 @@ export async function runRunCommand(
   try {
     const options = await load(parsed.module, parsed.flags);
     if (typeof options === 'string') {
-      print(`${options}\n\n${USAGE}`);
+      printError(`${options}\n\n${USAGE}`);
       return 2;
     }
     const signal =
@@ -119,8 +153,8 @@ export async function runRunCommand(
     });
     return summary.state === 'completed' ? 0 : 1;
   } catch (error) {
-    print(error instanceof Error ? error.message : String(error));
-    return error instanceof JobLockedError ? 2 : 1;
+    printError(failureMessage(error, parsed.flags.redis));
+    return error instanceof JobLockedError || error instanceof ConfigError ? 2 : 1;
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);

@@ -33,6 +33,12 @@ export interface CheckpointData {
   readonly done: readonly string[];
   readonly deadLetters: readonly DeadLetter[];
   readonly cursor?: unknown;
+  /**
+   * `running` only: the cursor set so far in this pass (see `JobOptions.mergeCursor`), kept so that a crash
+   * does not lose it. It becomes `cursor` when the pass completes, never earlier: items before it may not be
+   * done yet (concurrency, or an interruption), and the source is still asked from `cursor` so they are met.
+   */
+  readonly pendingCursor?: unknown;
   /** Totals over the run, interrupted attempts included. */
   readonly counts: { readonly processed: number; readonly failed: number; readonly retries: number };
 }

@@ -26,6 +26,7 @@ export interface ResolvedJobOptions<T> {
   readonly clearDeadLetters: boolean;
   readonly onProgress: JobOptions<T>['onProgress'];
   readonly onDone: JobOptions<T>['onDone'];
+  readonly mergeCursor: (previous: unknown, next: unknown) => unknown;
   readonly onConfirm: JobOptions<T>['onConfirm'];
   readonly signal: AbortSignal | undefined;
   readonly total: number | undefined;
@@ -53,6 +54,7 @@ const OPTIONS = [
   'clearDeadLetters',
   'onProgress',
   'onDone',
+  'mergeCursor',
   'onConfirm',
   'signal',
   'total',
@@ -156,6 +158,12 @@ export function resolveJobOptions<T>(options: JobOptions<T>): ResolvedJobOptions
     clearDeadLetters: bool('clearDeadLetters', raw.clearDeadLetters, false),
     onProgress: optionalFn('onProgress', raw.onProgress, 'a function (status) => void'),
     onDone: optionalFn('onDone', raw.onDone, 'a function (summary) => cursor'),
+    mergeCursor:
+      optionalFn<(previous: unknown, next: unknown) => unknown>(
+        'mergeCursor',
+        raw.mergeCursor,
+        'a function (previous, next) => cursor',
+      ) ?? ((_: unknown, next: unknown) => next),
     onConfirm: optionalFn('onConfirm', raw.onConfirm, 'a function (ids) => void'),
     signal: abortSignal(raw.signal),
     total: total ?? sizeOf(items),

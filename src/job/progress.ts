@@ -52,7 +52,8 @@ function eta(c: ProgressCounts): string {
 export function progressBar(name: string, c: ProgressCounts, width = 20): string {
   const fraction = c.total ? Math.min(1, c.done / c.total) : 0;
   const filled = Math.round(fraction * width);
-  const bar = c.total === undefined ? '' : `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] `;
+  const bar =
+    c.total === undefined || width <= 0 ? '' : `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] `;
   const count = c.total === undefined ? `${c.done}` : `${c.done}/${c.total} ${Math.floor(fraction * 100)}%`;
   return (
     `${name} ${bar}${count} ${rateOf(c).toFixed(1)}/s ETA ${eta(c)}` +
@@ -99,6 +100,26 @@ export function summaryText(s: JobSummary): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The narrowest bar worth drawing: below it the bar is dropped. */
+const MIN_BAR_CELLS = 5;
+
+/**
+ * {@link progressBar} fitted to `columns`: the bar's cells shrink first, then the bar goes, and only then is
+ * the line cut (so the counts at its end — `dead N` — stay as long as they can).
+ *
+ * @example
+ * ```ts
+ * fitBar('sync', counts, 60); // 'sync [███░░░░] 40/100 40% 12.5/s ETA 5s  throttles 3  retries 2  dead 1'
+ * ```
+ */
+export function fitBar(name: string, c: ProgressCounts, columns: number): string {
+  const full = progressBar(name, c);
+  const over = [...full].length - columns;
+  if (over <= 0) return full;
+  const cells = 20 - over;
+  return fitWidth(progressBar(name, c, cells >= MIN_BAR_CELLS ? cells : 0), columns);
+}
+
 /** `text` cut to `width` characters (code points), with `…` at the end when cut. */
 export function fitWidth(text: string, width: number): string {
   const chars = [...text];
@@ -112,7 +133,8 @@ const TTY_REDRAW_MS = 100;
 /**
  * Writes progress to `output`: on a TTY a bar redrawn in place at most ~10 times a second, cut to the
  * terminal's width less one (`output.columns`, else 80) so that it never wraps (`\r\x1b[2K` clears one
- * line only); otherwise a line every `intervalMs`. `counts` is read at each tick, and `onTick` called;
+ * line only; the bar shrinks before the counts are cut); otherwise a start line at once (`<name>: started`,
+ * or `<name>: resuming from N confirmed, M dead letters`) then a line every `intervalMs`. `counts` is read at each tick, and `onTick` called;
  * `tick` is called by the job on every change and by a timer, so that a long item still gives lines.
  *
  * @example
@@ -129,9 +151,18 @@ export function createProgress(options: {
   readonly intervalMs: number;
   readonly counts: () => ProgressCounts;
   readonly onTick?: () => void;
+  /** What an interrupted run left, when this run resumes it (for the start line). */
+  readonly resumed?: { readonly confirmed: number; readonly deadLetters: number } | undefined;
 }) {
-  const { name, output, clock, intervalMs, counts, onTick } = options;
+  const { name, output, clock, intervalMs, counts, onTick, resumed } = options;
   const tty = output?.isTTY === true;
+  // Not a TTY (a cron log): a line at once, so the log shows the run began before the first interval.
+  if (!tty)
+    output?.write(
+      resumed === undefined
+        ? `${name}: started\n`
+        : `${name}: resuming from ${resumed.confirmed} confirmed, ${resumed.deadLetters} dead letters\n`,
+    );
   const every = tty ? TTY_REDRAW_MS : intervalMs;
   let last = clock();
   let drawn = false;
@@ -139,7 +170,7 @@ export function createProgress(options: {
     if (output === undefined) return;
     if (tty) {
       const width = (output.columns !== undefined && output.columns > 0 ? output.columns : 80) - 1;
-      output.write(`\r\x1b[2K${fitWidth(progressBar(name, counts()), width)}`);
+      output.write(`\r\x1b[2K${fitBar(name, counts(), width)}`);
       drawn = true;
     } else output.write(`${progressLine(name, counts())}\n`);
   };

@@ -30,11 +30,17 @@ import type { DeadLetter, JobOptions, JobProgress, JobSummary } from './types.js
  *   unless `stopOnError`. Dead-lettered items are not retried by a resumed run. Dead letters are kept across
  *   passes: the next pass tries their items again (one that succeeds leaves the list, one that fails again
  *   replaces its entry) until a run with `clearDeadLetters: true` empties the list.
- * - **Incremental sync**: the cursor set with `setCursor` (or returned by `onDone`) is stored when the whole
- *   run completes, and passed to `source` next time. A completed checkpoint starts a new pass next time.
+ * - **Incremental sync**: the cursor set with `setCursor` (the last call wins, or as `mergeCursor` combines
+ *   them) is kept in the running checkpoint as `pendingCursor` (a resumed run carries it on), stored as the
+ *   cursor when the whole pass completes, and passed to `source` next time. `onDone` runs after that write
+ *   and may return another cursor (written then). A completed checkpoint starts a new pass next time.
+ * - **The checkpoint is the source of truth**: `onConfirm` is called after the write that confirms its ids,
+ *   so a run killed between the two confirms items whose callback never runs. Read the checkpoint
+ *   (`parseCheckpoint`), not a log of callbacks, to know what is done.
  * - **One run at a time**: a lock (file with `O_EXCL`, or Redis `SET NX PX`) renewed every third of its
- *   `ttl` while the job runs and released at the end; a second start rejects with `JobLockedError`. Stale
- *   locks (expired, or left by a dead process on this host) are taken over. A failed renewal (say a Redis
+ *   `ttl` while the job runs and released at the end (not when the lease was lost or expired: the lock may
+ *   be another run's by then); a second start rejects with `JobLockedError`. Stale locks (expired, or left
+ *   by a dead process of the same boot and PID namespace: see `acquireFileLock`) are taken over. A failed renewal (say a Redis
  *   blip) is retried until shortly before the expiry. The run stops at once — in-flight items aborted, no
  *   further item started, state `failed` with `ERR_SLUICE_JOB_LOCK_LOST` — when its lock was taken over or
  *   its expiry passed without a renewal (an event loop blocked longer than the `ttl`), and every checkpoint
@@ -87,7 +93,8 @@ export async function runJob<T>(options: JobOptions<T>): Promise<JobSummary> {
     });
   } finally {
     held.lease?.stop();
-    await lock?.release().catch(() => {});
+    // A lost or expired lease may have been taken over: its lock is someone else's now, not ours to remove.
+    if (held.lease?.valid() !== false) await lock?.release().catch(() => {});
     close();
   }
 }
@@ -118,7 +125,9 @@ async function execute<T>(
   );
   const base = resume?.counts ?? { processed: 0, failed: 0, retries: 0 };
   const run = { processed: 0, skipped: 0, failed: 0, retries: 0 };
-  let nextCursor: { value: unknown } | undefined;
+  /** The cursor set in this pass (restored from an interrupted run's checkpoint), stored when it completes. */
+  let nextCursor: { value: unknown } | undefined =
+    resume !== undefined && 'pendingCursor' in resume ? { value: resume.pendingCursor } : undefined;
 
   const checkpoint = (
     state: CheckpointData['state'],
@@ -132,6 +141,7 @@ async function execute<T>(
     ...tracker.snapshot(),
     deadLetters: [...letters.values()],
     ...(cursor !== undefined && { cursor }),
+    ...(state === 'running' && nextCursor !== undefined && { pendingCursor: nextCursor.value }),
     counts: {
       processed: base.processed + run.processed,
       failed: base.failed + run.failed,
@@ -162,6 +172,7 @@ async function execute<T>(
       clock,
       intervalMs: o.progressIntervalMs,
       onTick: () => report(running()),
+      resumed: resume && { confirmed: resume.position + resume.done.length, deadLetters: letters.size },
       counts: () => {
         const client = clientCounts();
         return {
@@ -231,7 +242,7 @@ async function execute<T>(
           attempt: n,
           cursor,
           setCursor: (value) => {
-            nextCursor = { value };
+            nextCursor = { value: o.mergeCursor(nextCursor?.value, value) };
           },
         });
         return true;
@@ -312,15 +323,25 @@ async function execute<T>(
   });
   let summary = summaryOf(nextCursor === undefined ? cursor : nextCursor.value);
   if (state === 'completed') {
-    const fromHook = await o.onDone?.(summary);
-    if (fromHook !== undefined) summary = summaryOf(fromHook);
-    const completed = checkpoint('completed', { position: 0, done: [], cursor: summary.cursor });
-    const { lastId: _, ...rest } = completed;
-    try {
-      await store.save(rest, lease?.fence);
-    } catch (error) {
-      failure = error as Error;
-      summary = { ...summary, state: 'failed', error: failure };
+    const saveCompleted = async (stored: unknown): Promise<boolean> => {
+      const { lastId: _, ...rest } = checkpoint('completed', { position: 0, done: [], cursor: stored });
+      try {
+        await store.save(rest, lease?.fence);
+        return true;
+      } catch (error) {
+        failure = error as Error;
+        summary = { ...summary, state: 'failed', error: failure };
+        return false;
+      }
+    };
+    // `onDone` only once the run is stored as completed: a run that fails at that write (say its lock was
+    // lost) does not run the hook's side effects. A cursor the hook returns is then stored by a second write.
+    if (await saveCompleted(summary.cursor)) {
+      const fromHook = await o.onDone?.(summary);
+      if (fromHook !== undefined) {
+        summary = summaryOf(fromHook);
+        await saveCompleted(fromHook);
+      }
     }
   } else {
     summary = summaryOf(cursor);

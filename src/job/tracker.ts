@@ -41,7 +41,10 @@ export function createTracker(resumeFrom: CheckpointData | undefined, ordered: b
             `${resumeFrom.lastId}; an unordered source needs \`ordered: false\``,
         );
       }
-      if (index < savedPosition) return true;
+      if (index < savedPosition) {
+        seen.add(id); // a duplicate of it past the position is done too, as in an uninterrupted run
+        return true;
+      }
       const done = earlier.delete(id) || seen.has(id);
       seen.add(id);
       if (done) this.finish(index, id);

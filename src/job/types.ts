@@ -21,7 +21,10 @@ export interface JobItemContext {
   readonly attempt: number;
   /** The cursor the run started from (stored by the last completed run), if any. */
   readonly cursor: unknown;
-  /** Sets the cursor stored when the whole run completes (the last call wins; JSON-serialisable). */
+  /**
+   * Sets the cursor stored when the whole pass completes (JSON-serialisable): the last call wins, unless
+   * `mergeCursor` says otherwise. Kept in the running checkpoint meanwhile (`pendingCursor`).
+   */
   setCursor(value: unknown): void;
 }
 
@@ -138,8 +141,23 @@ export interface JobOptions<T> {
   readonly retry?: JobRetryOptions;
   /** Stop at the first item that fails for good (it is still dead-lettered). @default false */
   readonly stopOnError?: boolean;
-  /** Called when the run completes; a value returned other than undefined becomes the stored cursor. */
+  /**
+   * Called when the run completes, after the completed checkpoint was written (a run that fails at that
+   * write does not call it). A value returned other than undefined becomes the stored cursor: the checkpoint
+   * is written a second time with it; if that write fails the run is reported `failed` (the checkpoint is
+   * completed all the same, with the cursor from `setCursor`, which the next run starts from).
+   */
   readonly onDone?: (summary: JobSummary) => unknown;
+  /**
+   * How `setCursor(next)` combines with the cursor set before it in this pass (`previous`, undefined at
+   * first): with concurrency items finish out of order, so the last call is not always the furthest item.
+   * @default (previous, next) => next (the last call wins)
+   * @example
+   * ```ts
+   * mergeCursor: (previous, next) => (previous === undefined || (next as string) > (previous as string) ? next : previous),
+   * ```
+   */
+  readonly mergeCursor?: (previous: unknown, next: unknown) => unknown;
   /**
    * Forget the dead letters stored so far when the run starts. Without it, dead letters are kept across
    * passes (a completed run's list is carried into the next pass, where its items are tried again: one that

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { runRunCommand } from '../../src/cli/run.js';
 import { JobLockedError, type JobOptions, runJob } from '../../src/job/index.js';
 import { LOCK_SCRIPTS, RELEASE_SOURCE, RENEW_SOURCE } from '../../src/job/lock-redis.js';
 import { type RedisServer, redisAvailable, startRedisServer } from '../redis/harness.js';
@@ -92,12 +92,24 @@ describe('job lock, file', () => {
     expect(existsSync(lock)).toBe(false);
   });
 
+  // The pid is checked only within the same boot and PID namespace (Linux: see lock-race.test.ts).
+  const linux = existsSync('/proc/self/ns/pid') && existsSync('/proc/sys/kernel/random/boot_id');
   it.each([
-    [
-      'its pid is gone on this host',
-      { pid: 2 ** 22 + 17, host: hostname(), expiresAtMs: Date.now() + 60_000 },
-    ],
-    ['it expired', { pid: 1, host: 'elsewhere', expiresAtMs: Date.now() - 1 }],
+    ...(linux
+      ? [
+          [
+            'its pid is gone in this PID namespace',
+            {
+              pid: 2 ** 22 + 17,
+              host: hostname(),
+              expiresAtMs: Date.now() + 60_000,
+              bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+              pidNs: readlinkSync('/proc/self/ns/pid'),
+            },
+          ] as const,
+        ]
+      : []),
+    ['it expired', { pid: 1, host: 'elsewhere', expiresAtMs: Date.now() - 1 }] as const,
   ])('takes over a stale lock (%s)', async (_, holder) => {
     const lock = join(dir, 'job.lock');
     writeFileSync(lock, JSON.stringify({ ...holder, startedAtMs: 0, token: 'old' }));
@@ -124,7 +136,12 @@ describe('job lock, file', () => {
       await waitFor(() => upstream.hits.size > 0);
       const printed: string[] = [];
       process.env.UPSTREAM = upstream.url;
-      const exitCode = await main(['run', ...args], (line) => printed.push(line));
+      const stdout: string[] = [];
+      const exitCode = await runRunCommand(args, (line) => stdout.push(line), {
+        printError: (line) => printed.push(line),
+        handleSignals: false,
+      });
+      expect(stdout).toEqual([]); // errors go to stderr
       expect(printed, printed.join('\n')).toHaveLength(1);
       expect(exitCode, printed.join('\n')).toBe(2);
       expect(printed.join('\n')).toMatch(
@@ -143,7 +160,8 @@ describe('job lock, file', () => {
 
   it('sluice run: bad arguments exit 2 with a usage message', async () => {
     const printed: string[] = [];
-    expect(await main(['run', 'x.js', '--concurrency', '0'], (l) => printed.push(l))).toBe(2);
+    const run = (args: string[]) => runRunCommand(args, () => {}, { printError: (l) => printed.push(l) });
+    expect(await run(['x.js', '--concurrency', '0'])).toBe(2);
     expect(printed[0]).toMatch(/^Expected `--concurrency` to be an integer ≥ 1, got `0`/);
   });
 
@@ -151,12 +169,13 @@ describe('job lock, file', () => {
     const module = join(dir, 'nameless.mjs');
     writeFileSync(module, 'export default { items: [], id: (x) => x, process: async () => {} };\n');
     const printed: string[] = [];
-    const args = ['run', module, '--redis', 'redis://127.0.0.1:1'];
-    expect(await main(args, (l) => printed.push(l))).toBe(2);
+    const args = [module, '--redis', 'redis://127.0.0.1:1'];
+    const run = (a: string[]) => runRunCommand(a, () => {}, { printError: (l) => printed.push(l) });
+    expect(await run(args)).toBe(2);
     expect(printed[0]).toMatch(/^Missing the job's name: give `--name N` or a `name` in the job module /);
     expect(printed.join('\n')).not.toContain('undefined');
     printed.length = 0;
-    expect(await main([...args, '--name', 'a b'], (l) => printed.push(l))).toBe(2);
+    expect(await run([...args, '--name', 'a b'])).toBe(2);
     expect(printed[0]).toMatch(/^Expected the job's name to be letters, digits, .* got `a b`/);
   });
 });

@@ -1,7 +1,11 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { monitoringReport } from '../../src/client/client-report.js';
 import { createManualClock } from '../../src/core/clock.js';
-import { type JobProgress, progressBar, progressLine, runJob } from '../../src/job/index.js';
+import { type JobOptions, type JobProgress, progressBar, progressLine, runJob } from '../../src/job/index.js';
+import { fitBar } from '../../src/job/progress.js';
 import { captureOutput } from './upstream.js';
 
 /** A job over `n` items, each taking `stepMs` on a manual clock. */
@@ -63,11 +67,11 @@ describe('progress output', () => {
   });
 
   it.each([
-    [40, 39],
-    [undefined, 79],
+    [40, 39, /^orders \d.*…$/],
+    [undefined, 79, /^orders \[█*░*\] .* {2}dead \d+$/],
   ])(
-    'on a TTY %s columns wide: every frame is cut to %i characters, so it never wraps',
-    async (columns, max) => {
+    'on a TTY %s columns wide: every frame fits in %i characters (the bar shrinks or goes before the counts are cut)',
+    async (columns, max, first) => {
       const { output, run } = timedJob(20, 50, true, { total: 100_000, ...(columns && { columns }) });
       await run();
       const frames = output
@@ -77,8 +81,8 @@ describe('progress output', () => {
         .map((f) => f.split('\n')[0]!);
       expect(frames.length).toBeGreaterThan(1);
       for (const frame of frames) expect([...frame].length).toBeLessThanOrEqual(max);
-      expect(frames[0]).toMatch(/^orders \[/);
-      expect(frames[0]).toMatch(/…$/);
+      expect(frames[0]).toMatch(first);
+      expect([...frames[0]!].length).toBeGreaterThan(max - 5); // the bar took the room left
     },
   );
 
@@ -112,11 +116,51 @@ describe('progress output', () => {
     await run();
     const lines = output.text().trimEnd().split('\n');
     expect(lines).toEqual([
+      'orders: started',
       'orders: 10/25 done (40%), 1.0 items/s, ETA 15s, 2 throttles, 1 retries, 0 dead-lettered',
       'orders: 20/25 done (80%), 1.0 items/s, ETA 5s, 2 throttles, 1 retries, 0 dead-lettered',
       'orders: 25/25 done (100%), 1.0 items/s, ETA 0s, 2 throttles, 1 retries, 0 dead-lettered',
       'orders completed: 25 processed, 0 skipped (done before), 0 dead-lettered, 0 retries in 25.0s (1.0 items/s)',
     ]);
+  });
+
+  it('not a TTY, resuming: the start line says from how many confirmed items and dead letters', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-job-progress-'));
+    try {
+      const output = captureOutput(false);
+      const stop = new AbortController();
+      const job = (extra: Partial<JobOptions<string>>): JobOptions<string> => ({
+        name: 'orders',
+        items: ['a', 'b', 'c', 'd'],
+        id: (x) => x,
+        concurrency: 1,
+        checkpoint: { file: join(dir, 'cp.json') },
+        retry: { attempts: 1 },
+        output,
+        process: async (x) => {
+          if (x === 'b') stop.abort();
+          if (x === 'a') throw Object.assign(new Error('no'), { permanent: true });
+        },
+        ...extra,
+      });
+      await runJob(job({ signal: stop.signal }));
+      expect(output.text().split('\n')[0]).toBe('orders: started');
+      const resumed = captureOutput(false);
+      await runJob(job({ output: resumed }));
+      expect(resumed.text().split('\n')[0]).toBe('orders: resuming from 2 confirmed, 1 dead letters');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fitBar: a short name keeps the whole line, the bar narrowed; too narrow, the bar goes', () => {
+    const counts = { done: 40, total: 100, skipped: 0, failed: 3, retries: 2, throttles: 1, elapsedMs: 4000 };
+    const full = progressBar('job', counts);
+    const narrower = fitBar('job', counts, [...full].length - 10);
+    expect(narrower).toBe(progressBar('job', counts, 10));
+    expect(narrower).toMatch(/ {2}dead 3$/);
+    expect(fitBar('job', counts, [...full].length - 18)).toBe(progressBar('job', counts, 0));
+    expect(progressBar('job', counts, 0)).toMatch(/^job 40\/100 40% /);
   });
 
   it('without a known total: count and rate, no bar, ETA unknown', () => {
