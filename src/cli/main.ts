@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { runKeysCommand } from '../keys/index.js';
 import { runDemo } from './demo.js';
 import { runCheckCommand, runGatewayCommand, runMockCommand } from './gateway.js';
@@ -85,7 +86,20 @@ function parseFlags(
   return out;
 }
 
-if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+/**
+ * Whether this module is the program being run: `node dist/cli/main.js`, or the `sluice` command, which
+ * npm installs as a link (so `argv[1]` is the link's path: compare real paths).
+ */
+function isMain(argv1: string | undefined): boolean {
+  if (argv1 === undefined) return false;
+  try {
+    return realpathSync(argv1) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain(process.argv[1])) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
