@@ -2,7 +2,7 @@ import { StoreError } from '../core/errors.js';
 import { runScript } from '../store/redis/client.js';
 import { scriptOf } from '../store/redis/scripts.js';
 import { JobLockedError, type LockHolder } from './errors.js';
-import { type JobLock, newRecord } from './lock.js';
+import { holderIsDead, type JobLock, type LockRecord, newRecord } from './lock.js';
 import type { RedisLink } from './redis.js';
 
 /** Renewal: PEXPIRE only if the key still holds our value. KEYS: lock. ARGV: value, ttl ms. */
@@ -47,17 +47,35 @@ export async function acquireRedisLock(
       });
     }
   };
-  const { token, pid, host, startedAtMs } = newRecord(ttlMs);
-  const value = JSON.stringify({ token, pid, host, startedAtMs });
+  const { token, pid, host, startedAtMs, bootId, pidNs } = newRecord(ttlMs);
+  const value = JSON.stringify({ token, pid, host, startedAtMs, bootId, pidNs });
   const ttl = String(Math.ceil(ttlMs));
-  if ((await call(['SET', key, value, 'NX', 'PX', ttl])) === null) {
+  const take = async () => (await call(['SET', key, value, 'NX', 'PX', ttl])) !== null;
+  if (!(await take())) {
     const [held, pttl] = await Promise.all([call(['GET', key]), call(['PTTL', key])]);
-    let holder: LockHolder | undefined;
+    let holder: (LockHolder & { token?: string; bootId?: string; pidNs?: string }) | undefined;
     try {
       const parsed = JSON.parse(String(held)) as LockHolder;
       holder = { ...parsed, expiresAtMs: Date.now() + Number(pttl) };
     } catch {}
-    throw new JobLockedError(job, where, holder);
+    // A lock left by a dead process of this machine is taken over at once (compare-and-delete, then take).
+    const dead =
+      holder !== undefined &&
+      typeof holder.pid === 'number' &&
+      holderIsDead({
+        ...holder,
+        token: holder.token ?? '',
+        expiresAtMs: holder.expiresAtMs ?? 0,
+      } as LockRecord);
+    if (!dead || held === null || held === undefined) throw new JobLockedError(job, where, holder);
+    await runScript(link.send, LOCK_SCRIPTS.release, [
+      'EVALSHA',
+      LOCK_SCRIPTS.release.sha,
+      '1',
+      key,
+      String(held),
+    ]);
+    if (!(await take())) throw new JobLockedError(job, where, holder);
   }
   return {
     where,

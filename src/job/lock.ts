@@ -87,6 +87,19 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * Whether the lock's holder is a process of this machine (same host, boot and PID namespace) that no
+ * longer exists: its lock can be taken over at once, without waiting for the expiry.
+ *
+ * @example
+ * ```ts
+ * if (holderIsDead(record)) await takeOver();
+ * ```
+ */
+export function holderIsDead(record: LockRecord): boolean {
+  return samePidSpace(record) && !alive(record.pid);
+}
+
 /** A new record for this process. Expiry is wall-clock time, since other processes compare it. */
 export function newRecord(ttlMs: number): LockRecord {
   const now = Date.now();

@@ -21,6 +21,12 @@ export interface ProgressCounts {
   /** The client's 429 and 409 responses. */
   readonly throttles: number;
   readonly elapsedMs: number;
+  /**
+   * Items per second over the last seconds of work (skipped items left out), when known: the rate and ETA
+   * use it rather than the average since start, which a first burst (a rate limit's burst allowance, say)
+   * makes far too optimistic.
+   */
+  readonly recentRate?: number;
 }
 
 /** `1m05s`, `42s`, `1h02m`: short, for an ETA. */
@@ -31,8 +37,9 @@ export function shortDuration(ms: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
-/** Items per second of work done in this run (skipped items take no time and are left out). */
-const rateOf = (c: ProgressCounts) => (c.elapsedMs > 0 ? ((c.done - c.skipped) * 1000) / c.elapsedMs : 0);
+/** Items per second of work done in this run: lately when known, else on average (skipped items left out). */
+const rateOf = (c: ProgressCounts) =>
+  c.recentRate ?? (c.elapsedMs > 0 ? ((c.done - c.skipped) * 1000) / c.elapsedMs : 0);
 
 function eta(c: ProgressCounts): string {
   const rate = rateOf(c);

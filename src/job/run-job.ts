@@ -13,6 +13,9 @@ import { reporter, statusOf, toAsyncIterator } from './status.js';
 import { createTracker } from './tracker.js';
 import type { DeadLetter, JobOptions, JobProgress, JobSummary } from './types.js';
 
+/** The span of the progress line's recent rate. */
+const RECENT_MS = 15_000;
+
 /**
  * Runs a resumable batch job: takes items from `items` (or `source`, given the stored cursor), runs `process`
  * on each with `concurrency` batches at once, and writes a checkpoint after every batch (`batchSize` items).
@@ -152,6 +155,16 @@ async function execute<T>(
   // Fenced: no checkpoint write once the lock is lost (see `startLease`).
   const flush = coalesce(() => store.save(checkpoint('running'), lease?.fence));
 
+  // The recent rate of work for the progress line: items finished over the last RECENT_MS (at least 2 s of
+  // samples), from the samples the progress ticks take.
+  const samples: Array<{ atMs: number; work: number }> = [];
+  const recent = (nowMs: number, work: number): number | undefined => {
+    samples.push({ atMs: nowMs, work });
+    while (samples.length > 2 && (samples[1] as { atMs: number }).atMs <= nowMs - RECENT_MS) samples.shift();
+    const first = samples[0] as { atMs: number; work: number };
+    const spanMs = nowMs - first.atMs;
+    return spanMs >= 2000 ? ((work - first.work) * 1000) / spanMs : undefined;
+  };
   const clientCounts = () => {
     let throttles = 0;
     let retries = 0;
@@ -175,7 +188,9 @@ async function execute<T>(
       resumed: resume && { confirmed: resume.position + resume.done.length, deadLetters: letters.size },
       counts: () => {
         const client = clientCounts();
+        const recentRate = recent(clock(), run.processed + run.failed);
         return {
+          ...(recentRate === undefined ? {} : { recentRate }),
           done: run.processed + run.skipped + run.failed,
           total: o.total,
           skipped: run.skipped,

@@ -234,4 +234,32 @@ describe.runIf(redisAvailable())('job lock and checkpoint, Redis', () => {
       redis.disconnect();
     }
   });
+
+  it.runIf(process.platform === 'linux')(
+    'takes over at once a lock left by a dead process of this machine; not one of a live process',
+    async () => {
+      const { Redis } = await import('ioredis');
+      const redis = new Redis(server.url);
+      try {
+        const here = {
+          host: hostname(),
+          bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+          pidNs: readlinkSync('/proc/self/ns/pid'),
+          startedAtMs: Date.now(),
+          token: 'old',
+        };
+        const where = { checkpoint: { redis: server.url, key: 'jobs:dead' } };
+        await redis.set('jobs:dead:lock', JSON.stringify({ ...here, pid: 2 ** 22 + 17 }), 'PX', 60_000);
+        const job = gatedJob({ ...where, name: 'dead-holder' });
+        job.release();
+        expect((await runJob(job.options)).state).toBe('completed');
+        await redis.set('jobs:dead:lock', JSON.stringify({ ...here, pid: process.pid }), 'PX', 60_000);
+        await expect(runJob(gatedJob({ ...where, name: 'dead-holder' }).options)).rejects.toThrow(
+          /already running/,
+        );
+      } finally {
+        redis.disconnect();
+      }
+    },
+  );
 });

@@ -179,3 +179,12 @@ describe('progress output', () => {
     );
   });
 });
+
+describe('progress rate', () => {
+  it('uses the recent rate for the rate and ETA when known (a first burst does not make the ETA optimistic)', () => {
+    const counts = { done: 60, total: 120, skipped: 0, failed: 0, retries: 0, throttles: 0, elapsedMs: 2000 };
+    expect(progressLine('j', counts)).toContain('30.0 items/s, ETA 2s');
+    const line = progressLine('j', { ...counts, recentRate: 5 });
+    expect(line).toContain('5.0 items/s, ETA 12s');
+  });
+});
