@@ -112,6 +112,7 @@ export interface DecisionLogFields {
 
 const LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+const QUERY_OR_FRAGMENT = /[?#]/;
 const SECRET_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key'];
 /** Redaction paths of the secret headers in logged header objects: `req.headers["x-api-key"]`. */
 const REDACTED = ['req.headers', 'headers'].flatMap((at) => SECRET_HEADERS.map((name) => `${at}["${name}"]`));
@@ -154,6 +155,23 @@ const hasherOf = (secret: string | undefined) => {
   return (key: string) => hash(key).slice(0, 16);
 };
 
+// The hasher of the last secret seen: a process logs with one secret, so it is made once, not per line.
+let lastSecret: string | undefined;
+let lastHasher = hasherOf(undefined);
+const hasherFor = (secret: string | undefined) => {
+  if (secret !== lastSecret) {
+    lastHasher = hasherOf(secret);
+    lastSecret = secret;
+  }
+  return lastHasher;
+};
+
+/** The target without its query string and fragment. */
+const pathOf = (target: string): string => {
+  const end = target.search(QUERY_OR_FRAGMENT);
+  return end === -1 ? target : target.slice(0, end);
+};
+
 /**
  * The log fields of one request: its id, method, path without the query string, status, outcome, the
  * applied policies' names, modes and outcomes with each key hashed (a key may hold an IP address or a user
@@ -169,26 +187,30 @@ const hasherOf = (secret: string | undefined) => {
  */
 export function decisionLogFields(input: DecisionLogInput): DecisionLogFields {
   const { requestId, method, status, verdict, durationMs } = input;
-  const hash = hasherOf(input.keySecret);
+  const hash = hasherFor(input.keySecret);
   const policies: LoggedPolicy[] = [];
   let remaining = Number.POSITIVE_INFINITY;
-  for (const applied of verdict?.applied ?? []) {
-    const outcome = policyOutcome(applied);
-    const logged = { name: applied.policy.name, mode: applied.mode, keyHash: hash(applied.key) };
-    policies.push(outcome === undefined ? logged : { ...logged, outcome });
-    if (applied.mode === 'enforce')
-      for (const d of applied.decisions) if (d.remaining < remaining) remaining = d.remaining;
-  }
-  const fields = {
+  if (verdict !== undefined)
+    for (const applied of verdict.applied) {
+      const outcome = policyOutcome(applied);
+      const name = applied.policy.name;
+      const mode = applied.mode;
+      const keyHash = hash(applied.key);
+      policies.push(outcome === undefined ? { name, mode, keyHash } : { name, mode, keyHash, outcome });
+      if (mode === 'enforce')
+        for (const d of applied.decisions) if (d.remaining < remaining) remaining = d.remaining;
+    }
+  const fields: { -readonly [K in keyof DecisionLogFields]: DecisionLogFields[K] } = {
     requestId,
     method,
-    path: input.path.split(/[?#]/, 1)[0] ?? '',
+    path: pathOf(input.path),
     status,
     outcome: verdict === undefined ? 'unchecked' : verdict.allowed ? 'allowed' : 'rejected',
     policies,
     durationMs: Math.round(durationMs * 1000) / 1000,
-  } as const;
-  return remaining === Number.POSITIVE_INFINITY ? fields : { ...fields, remaining };
+  };
+  if (remaining !== Number.POSITIVE_INFINITY) fields.remaining = remaining;
+  return fields;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { Pool } from 'undici';
 
@@ -106,10 +107,18 @@ export function createProxy(options: ProxyOptions) {
 
   async function forward(req: IncomingMessage, res: ServerResponse, fixed: ReadonlySet<string> = new Set()) {
     const started = performance.now();
-    const abort = new AbortController();
+    // An EventEmitter that emits `abort` is one of undici's documented abort signals, and much cheaper to make
+    // per request than an AbortController.
+    const signal = new EventEmitter();
+    let aborted = false;
+    const abort = () => {
+      if (aborted) return;
+      aborted = true;
+      signal.emit('abort');
+    };
     // The client going away (before the response ended) cancels the upstream request.
     const onClose = () => {
-      if (!res.writableFinished) abort.abort();
+      if (!res.writableFinished) abort();
     };
     res.once('close', onClose);
     // `Expect: 100-continue` was answered by this server already; `Host` is the upstream's.
@@ -130,7 +139,7 @@ export function createProxy(options: ProxyOptions) {
     let timedOut = false;
     const deadline = setTimeout(() => {
       timedOut = true;
-      abort.abort();
+      abort();
     }, options.timeoutMs);
     const method = req.method ?? 'GET';
     const hasBody =
@@ -146,7 +155,7 @@ export function createProxy(options: ProxyOptions) {
           path: `${prefix}${originForm(req.url ?? '/')}`,
           headers,
           body: hasBody ? req : null,
-          signal: abort.signal,
+          signal,
         },
         ({ statusCode, headers: answered }) => {
           clearTimeout(deadline);
@@ -158,7 +167,7 @@ export function createProxy(options: ProxyOptions) {
       );
     } catch (error) {
       clearTimeout(deadline);
-      if (abort.signal.aborted && !timedOut) return; // the client left: nobody to answer
+      if (aborted && !timedOut) return; // the client left: nobody to answer
       options.onUpstream?.('error', (performance.now() - started) / 1000);
       if (res.headersSent) {
         res.destroy(error as Error); // mid-body: the client sees a truncated response, never a wrong one

@@ -70,6 +70,8 @@ export async function runGateway(options: RunGatewayOptions): Promise<RunningGat
     const requestId = requestIdOf(req.headers);
     res.once('close', () => {
       done();
+      // Nothing to build when the level leaves request lines out.
+      if (!logger.isLevelEnabled('info')) return;
       logger.info(
         decisionLogFields({
           requestId,
@@ -106,16 +108,17 @@ export async function runGateway(options: RunGatewayOptions): Promise<RunningGat
               if (identity === undefined) {
                 metrics.observeUnauthorized();
                 // Answered 401 before any decision: logged too, as `unchecked`.
-                logger.info(
-                  decisionLogFields({
-                    requestId: requestIdOf(req.headers),
-                    method: req.method ?? 'GET',
-                    path: req.url ?? '/',
-                    status: 401,
-                    durationMs: performance.now() - started,
-                  }),
-                  'request',
-                );
+                if (logger.isLevelEnabled('info'))
+                  logger.info(
+                    decisionLogFields({
+                      requestId: requestIdOf(req.headers),
+                      method: req.method ?? 'GET',
+                      path: req.url ?? '/',
+                      status: 401,
+                      durationMs: performance.now() - started,
+                    }),
+                    'request',
+                  );
               }
               return identity;
             },
