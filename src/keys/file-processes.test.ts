@@ -54,7 +54,8 @@ function runWorker(file: string, count: number, max: number, startAt: number): P
       out += chunk;
     });
     child.once('error', reject);
-    child.once('exit', (code) =>
+    // 'close', not 'exit': the report is complete only once the child's stdout has closed.
+    child.once('close', (code) =>
       code === 0 ? resolve(JSON.parse(out) as Report) : reject(new Error(`worker exited ${code}`)),
     );
   });

@@ -61,7 +61,8 @@ export function spawnCli(args: readonly string[], env: Record<string, string>) {
     output += d.toString();
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }>(
-    (resolve) => child.once('exit', (code, signal) => resolve({ code, signal, output })),
+    // 'close', not 'exit': the output is complete only once the child's stdio has closed.
+    (resolve) => child.once('close', (code, signal) => resolve({ code, signal, output })),
   );
   return { child, exited };
 }

@@ -39,7 +39,8 @@ function runWorker(port: number, startAt: number, suffix: string): Promise<Worke
       out += chunk;
     });
     child.once('error', reject);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': 'exit' may come before the last of stdout has been read (a large report).
+    child.once('close', (code) => {
       if (code !== 0) reject(new Error(`worker exited with ${code}`));
       else resolve(JSON.parse(out) as WorkerReport);
     });
