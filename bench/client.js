@@ -9,8 +9,7 @@
 // minimum, (requests − burst) / (rate × scale) seconds of real time), the 429s and 409s the server sent,
 // and the items lost (no 2xx when the job ended: given up or thrown). Every round runs every configuration
 // once in a rotating order, each run against a fresh enforcer (a full bucket); medians of rounds.
-import { execFileSync, fork, spawn } from 'node:child_process';
-import { cpus } from 'node:os';
+import { fork, spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +19,7 @@ import pRetry from 'p-retry';
 import { createClient } from '../dist/client/index.js';
 import { systemSleep } from '../dist/index.js';
 import { merchantApi } from '../dist/presets/index.js';
+import { pinning, running } from './pinning.js';
 import { median } from './throughput.js';
 
 /**
@@ -179,24 +179,6 @@ const CONFIGURATIONS = [
   { name: 'p-queue + p-retry', run: viaPQueue },
   { name: 'plain fetch + retry loop', run: viaPlainFetch },
 ];
-
-/** Pins this process off the last core and returns that core for the server, when taskset is there. */
-function pinning() {
-  const count = cpus().length;
-  if (count < 2) return undefined;
-  try {
-    execFileSync('taskset', ['-a', '-p', '-c', `0-${count - 2}`, String(process.pid)], { stdio: 'ignore' });
-    return count - 1;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Server children still running: should this process die without stopping them, they must not outlive it. */
-const running = new Set();
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
 
 /** Sends `message` (unless undefined) and resolves the `field` of the server's next message that has it. */
 function ask(child, message, field) {

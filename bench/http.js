@@ -5,10 +5,11 @@
 // noise falls on all alike. A cell's figure is the median of its rounds; a limiter's cost is the median of
 // its per-round ratios to the bare framework measured in the same round. Every response's status is
 // counted and checked (200 under the limit, 429 over it): a run that measured anything else fails.
-import { execFileSync, fork, spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { pinning, running } from './pinning.js';
 import { findRedisServer, startRedisServer } from './redis-server.js';
 import { median } from './throughput.js';
 
@@ -36,29 +37,6 @@ const STORES = [
 const pad = (text, width) => String(text).padEnd(width);
 const fmt = (rps) => `${(rps / 1e3).toFixed(1)}k/s`;
 const ratioOf = (as, bs) => median(as.map((a, r) => a / bs[r]));
-
-/**
- * CPU pinning, when `taskset` is there and the machine has at least 2 cores: every server child runs on the
- * last core and this process (the load generator) on the others, so that the scheduler never puts a server
- * and the load generator on one core in one run and apart in the next (a large source of noise between
- * server processes). Returns the server core, or undefined when unpinned.
- */
-function pinning() {
-  const count = cpus().length;
-  if (count < 2) return undefined;
-  try {
-    execFileSync('taskset', ['-a', '-p', '-c', `0-${count - 2}`, String(process.pid)], { stdio: 'ignore' });
-    return count - 1;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Server children still running: should this process die without stopping them, they must not outlive it. */
-const running = new Set();
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
 
 /** Starts one server child; resolves `{ port, stop() }`. */
 function startServer(cell, redisPort) {

@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createManualClock, type ManualClock } from '../core/clock.js';
-import { createScheduler, QueueTimeoutError, type Scheduler, type SchedulerOptions } from './scheduler.js';
-
-/** A scheduler on a manual clock at 0, whose sleeps wake when the test advances the clock. */
-function manual(options: SchedulerOptions = {}): { clock: ManualClock; scheduler: Scheduler } {
-  const clock = createManualClock(0);
-  return { clock, scheduler: createScheduler({ clock: clock.now, sleep: clock.sleep, ...options }) };
-}
+import { manual } from '../../test/support/scheduler.js';
+import type { ManualClock } from '../core/clock.js';
+import { QueueTimeoutError } from './scheduler.js';
 
 const flush = async (rounds = 5) => {
   for (let i = 0; i < rounds; i++) await new Promise((resolve) => setImmediate(resolve));

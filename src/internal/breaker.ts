@@ -140,7 +140,8 @@ export function createBreaker({ timeoutMs, retryMs, threshold, clock, onError }:
         return pending;
       };
       try {
-        const value = await within(started, timeoutMs);
+        // Only a call with `onLate` needs its promise kept: the others (every decision) skip the wrapper.
+        const value = await within(onLate === undefined ? call : started, timeoutMs);
         if (ticket.epoch === epoch) failures = 0;
         if (ticket.probe) {
           up = true;

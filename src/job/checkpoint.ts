@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { StoreError } from '../core/errors.js';
+import { removeStaleTemporaries, writeFileAtomic } from '../internal/atomic-file.js';
 import { type RedisSend, runScript } from '../store/redis/client.js';
 import { scriptOf } from '../store/redis/scripts.js';
-import { removeStaleTemporaries, writeFileAtomic } from './atomic-file.js';
 import type { RedisLink } from './redis.js';
 import type { DeadLetter } from './types.js';
 

@@ -3,8 +3,8 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import { type FileHandle, open, readFile, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { StoreError } from '../core/errors.js';
+import { removeStaleTemporaries, writeFileAtomic } from '../internal/atomic-file.js';
 import type { RedisSend } from '../store/redis/client.js';
-import { removeStaleTemporaries, writeFileAtomic } from './atomic-file.js';
 import { JobLockedError, type LockHolder } from './errors.js';
 import { takeBreaker } from './lock-breaker.js';
 

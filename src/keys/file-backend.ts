@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { SluiceError, StoreError } from '../core/errors.js';
+import { syncDirectory, temporaryOf } from '../internal/atomic-file.js';
 import { type InsertResult, identityOf, type KeyBackend } from './backend.js';
 import { emptyKeysFile, type KeysFile, parseKeysFile, serializeKeysFile } from './file-format.js';
 import { type FileLockOptions, withFileLock } from './file-lock.js';
@@ -146,7 +146,7 @@ export function createFileBackend(options: FileBackendOptions): KeyBackend {
 
   /** Writes `file` to a temporary file, fsyncs it and renames it over `path`; returns the new version. */
   async function write(file: KeysFile, assertHeld: () => Promise<void>): Promise<string> {
-    const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+    const temporary = temporaryOf(path);
     try {
       const version = await fsStep(`cannot write ${temporary}`, () =>
         writeSynced(temporary, serializeKeysFile(file)),
@@ -222,18 +222,6 @@ async function fsStep<T>(what: string, step: () => Promise<T>): Promise<T> {
   } catch (error) {
     throw fileError(what, error);
   }
-}
-
-/** fsync of the directory, so the rename itself survives a power cut (best effort: not every OS allows it). */
-async function syncDirectory(directory: string): Promise<void> {
-  try {
-    const handle = await open(directory, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {}
 }
 
 function fileError(what: string, error: unknown): StoreError {

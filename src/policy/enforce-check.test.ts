@@ -1,26 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { request, setup, T0 } from '../../test/support/enforce.js';
 import { createManualClock } from '../core/clock.js';
 import { createMemoryStore } from '../store/memory/memory-store.js';
 import { parsePolicies } from './config.js';
-import { createEnforcer, type RequestInfo } from './enforce.js';
-
-const T0 = 1_700_000_040_000; // on a whole minute: windows are aligned to the epoch
-const request = (over: Partial<RequestInfo> = {}): RequestInfo => ({
-  method: 'GET',
-  path: '/items',
-  headers: {},
-  remoteAddress: '203.0.113.9',
-  ...over,
-});
-
-function setup(config: unknown, rejection = {}) {
-  const clock = createManualClock(T0);
-  const store = createMemoryStore({ clock: clock.now });
-  const enforcer = createEnforcer({ policies: parsePolicies(config), store, clock: clock.now, rejection });
-  return { clock, store, enforcer };
-}
-
-const _header = (fields: readonly [string, string][], name: string) => fields.find(([n]) => n === name)?.[1];
+import { createEnforcer } from './enforce.js';
 
 describe('the enforcer', () => {
   describe('check: synchronous on the memory store', () => {

@@ -1,63 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createManualClock, type ManualClock } from '../core/clock.js';
+import { createFlakyStore, perHour, setup, T0, TIMEOUT } from '../../test/support/resilient.js';
+import { createManualClock } from '../core/clock.js';
 import { ConfigError, StoreError } from '../core/errors.js';
-import { fixedWindow, tokenBucket } from '../core/limits.js';
 import { createLimiter } from '../limiter.js';
 import { createMemoryStore } from './memory/memory-store.js';
-import { createResilientStore, type ResilientStoreOptions } from './resilient.js';
-import type { Store } from './types.js';
-
-const T0 = 1_700_000_000_000;
-const TIMEOUT = 20;
-const _perSecond = tokenBucket({ rate: 10, burst: 5 });
-const perHour = fixedWindow({ limit: 2, window: '1h' });
-
-type Behaviour = 'ok' | 'reject' | 'hang';
-
-/** A memory store whose calls can be made to reject or to hang forever; counts the calls that reach it. */
-function createFlakyStore(clock: ManualClock) {
-  const memory = createMemoryStore({ clock: clock.now });
-  const state = { behaviour: 'ok' as Behaviour, calls: 0 };
-  const gate =
-    <A extends unknown[], R>(method: (...args: A) => Promise<R>) =>
-    (...args: A): Promise<R> => {
-      state.calls++;
-      if (state.behaviour === 'reject') return Promise.reject(new Error('connect ECONNREFUSED'));
-      if (state.behaviour === 'hang') return new Promise<R>(() => {});
-      return method(...args);
-    };
-  const store: Store = {
-    consume: gate(memory.consume),
-    peek: gate(memory.peek),
-    reset: gate(memory.reset),
-    acquire: gate(memory.acquire),
-    release: gate(memory.release),
-    renew: gate(memory.renew),
-  };
-  return { store, memory, state };
-}
-
-function setup(options: ResilientStoreOptions = {}) {
-  const clock = createManualClock(T0);
-  const flaky = createFlakyStore(clock);
-  const errors: [unknown, string][] = [];
-  const store = createResilientStore(flaky.store, {
-    timeout: TIMEOUT,
-    clock: clock.now,
-    // One failure takes the store down, so that every test sees the breaker at work at once.
-    failureThreshold: 1,
-    onError: (error, reason) => errors.push([error, reason]),
-    ...options,
-  });
-  return { clock, flaky, store, errors };
-}
-
-/** Resolves with the value and the real time it took to settle. */
-async function _timed<T>(promise: Promise<T>): Promise<[T, number]> {
-  const start = performance.now();
-  const value = await promise;
-  return [value, performance.now() - start];
-}
+import { createResilientStore } from './resilient.js';
 
 describe("resilient store: the caller's errors", () => {
   const bad = [{ limit: perHour, key: 'k', cost: -1 }];

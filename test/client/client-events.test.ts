@@ -4,27 +4,11 @@ import type { ClientEvents } from '../../src/client/client-events.js';
 import { REPEAT_WINDOW_MS } from '../../src/client/client-pacer.js';
 import { type Client, createClient, QueueFullError, QueueTimeoutError } from '../../src/client/index.js';
 import { createManualClock } from '../../src/core/clock.js';
+import { fakeFetch, flush, status } from './fake-fetch.js';
 
 /** A fake fetch answering from `answer(callIndex, request)`; records each call with the clock's time. */
-function fakeFetch(
-  answer: (index: number, request: Request) => Response | Promise<Response>,
-  now: () => number,
-) {
-  const calls: { atMs: number; request: Request }[] = [];
-  const fetch = async (input: Parameters<typeof globalThis.fetch>[0], init?: RequestInit) => {
-    const request = new Request(input, init);
-    calls.push({ atMs: now(), request });
-    return answer(calls.length - 1, request);
-  };
-  return { calls, fetch: fetch as typeof globalThis.fetch };
-}
 
 const ok = () => new Response('ok', { status: 200 });
-const status = (code: number, headers: Record<string, string> = {}) =>
-  new Response('', { status: code, headers });
-const flush = async (rounds = 10) => {
-  for (let i = 0; i < rounds; i++) await new Promise((resolve) => setImmediate(resolve));
-};
 
 const NAMES: (keyof ClientEvents)[] = [
   'queued',

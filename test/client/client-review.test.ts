@@ -1,43 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { ClientEvents } from '../../src/client/client-events.js';
 import { type Client, type ClientOptions, createClient } from '../../src/client/index.js';
-import { createManualClock, type ManualClock } from '../../src/core/clock.js';
+import { createManualClock } from '../../src/core/clock.js';
+import { advance, fakeFetch, flush, latch, status } from './fake-fetch.js';
 
 /** The manual clock's start: a whole second, so that Unix times in seconds convert exactly. */
 const T0 = 1_700_000_000_000;
 
 /** A fake fetch answering from `answer(callIndex, request)`; records each call with the clock's time. */
-function fakeFetch(
-  answer: (index: number, request: Request) => Response | Promise<Response>,
-  now: () => number,
-) {
-  const calls: { atMs: number; request: Request }[] = [];
-  const fetch = async (input: Parameters<typeof globalThis.fetch>[0], init?: RequestInit) => {
-    const request = new Request(input, init);
-    calls.push({ atMs: now(), request });
-    return answer(calls.length - 1, request);
-  };
-  return { calls, fetch: fetch as typeof globalThis.fetch };
-}
 
 const ok = (headers: Record<string, string> = {}) => new Response('ok', { status: 200, headers });
-const status = (code: number, headers: Record<string, string> = {}) =>
-  new Response('', { status: code, headers });
-const flush = async (rounds = 10) => {
-  for (let i = 0; i < rounds; i++) await new Promise((resolve) => setImmediate(resolve));
-};
-const advance = async (clock: ManualClock, ms: number) => {
-  clock.advance(ms);
-  await flush();
-};
-/** A promise that the test resolves by hand. */
-function latch() {
-  let release!: () => void;
-  const promise = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  return { promise, release };
-}
 
 /** Records the events of `client` by name. */
 function record(client: Client) {

@@ -3,26 +3,12 @@ import { createClient, HttpStatusError } from '../../src/client/index.js';
 import { createManualClock } from '../../src/core/clock.js';
 import { RateLimitedError } from '../../src/core/errors.js';
 import { tokenBucket } from '../../src/core/limits.js';
+import { fakeFetch, flush } from './fake-fetch.js';
 
 /** A fake fetch answering from `answer(callIndex, request)`; records each call with the clock's time. */
-function fakeFetch(
-  answer: (index: number, request: Request) => Response | Promise<Response>,
-  now: () => number = Date.now,
-) {
-  const calls: { atMs: number; request: Request }[] = [];
-  const fetch = async (input: Parameters<typeof globalThis.fetch>[0], init?: RequestInit) => {
-    const request = new Request(input, init);
-    calls.push({ atMs: now(), request });
-    return answer(calls.length - 1, request);
-  };
-  return { calls, fetch: fetch as typeof globalThis.fetch };
-}
 
 const ok = () =>
   new Response('{"ok":true}', { status: 200, headers: { 'content-type': 'application/json' } });
-const flush = async (rounds = 10) => {
-  for (let i = 0; i < rounds; i++) await new Promise((resolve) => setImmediate(resolve));
-};
 
 describe('createClient', () => {
   it('honours Retry-After exactly: the retry starts 1000 ms after a 429 with Retry-After: 1', async () => {

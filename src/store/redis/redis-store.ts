@@ -270,6 +270,12 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     return run(SCRIPTS.lease, [...args, ...extra]);
   }
 
+  /** The gate script: `close` (extra: the wait) or `wait`; resolves the remaining wait in ms. */
+  async function gate(op: 'close' | 'wait', key: string, nowMs: number | undefined, extra: string[]) {
+    const args = ['EVALSHA', SCRIPTS.gate.sha, '1', gateKey(validKey(key)), op, nowArg(now(nowMs)), slack];
+    return Number(await run(SCRIPTS.gate, [...args, ...extra]));
+  }
+
   const tag = instanceTag();
   let sequence = 0;
 
@@ -277,32 +283,9 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     scripts: { consume: SCRIPTS.consume.sha, lease: SCRIPTS.lease.sha, gate: SCRIPTS.gate.sha },
     stateKey: (limit, key) => stateKey(limit, validKey(key)),
     leaseKey: (key) => leaseKey(validKey(key)),
-    async closeGate(key, waitMs, nowMs) {
-      const wait = String(nonNegativeMs('waitMs', waitMs));
-      const args = [
-        'EVALSHA',
-        SCRIPTS.gate.sha,
-        '1',
-        gateKey(validKey(key)),
-        'close',
-        nowArg(now(nowMs)),
-        slack,
-        wait,
-      ];
-      return Number(await run(SCRIPTS.gate, args));
-    },
-    async gateWait(key, nowMs) {
-      const args = [
-        'EVALSHA',
-        SCRIPTS.gate.sha,
-        '1',
-        gateKey(validKey(key)),
-        'wait',
-        nowArg(now(nowMs)),
-        slack,
-      ];
-      return Number(await run(SCRIPTS.gate, args));
-    },
+    closeGate: async (key, waitMs, nowMs) =>
+      gate('close', key, nowMs, [String(nonNegativeMs('waitMs', waitMs))]),
+    gateWait: async (key, nowMs) => gate('wait', key, nowMs, []),
     consume: (checks, nowMs) => decide(checks, nowMs, '1'),
     peek: (checks, nowMs) => decide(checks, nowMs, '0'),
     async reset(key, limits) {

@@ -3,7 +3,8 @@ import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
- * Replaces `path` with `text` atomically, as the key registry's file backend does: a temporary file in the
+ * Replaces `path` with `text` atomically (the job checkpoint and lock; the key registry writes the same way,
+ * with its own error messages): a temporary file in the
  * same directory (created with `O_EXCL`, mode 0600), fsynced, renamed over `path`, then the directory
  * fsynced. A reader (or a process started after a crash, even SIGKILL mid-write) sees the old file or the
  * new one, never a mix. `beforeRename` runs just before the rename (a fencing check: if it throws, `path`
@@ -16,7 +17,7 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const directory = dirname(path);
   await mkdir(directory, { recursive: true });
-  const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  const temporary = temporaryOf(path);
   try {
     const handle = await open(temporary, 'wx', 0o600);
     try {
@@ -53,8 +54,13 @@ export async function removeStaleTemporaries(path: string): Promise<void> {
   await Promise.all(stale.map((name) => unlink(join(directory, name)).catch(() => {})));
 }
 
+/** A fresh temporary file name beside `path`: `<path>.<12 hex>.tmp`. */
+export function temporaryOf(path: string): string {
+  return `${path}.${randomBytes(6).toString('hex')}.tmp`;
+}
+
 /** fsync of the directory, so the rename itself survives a power cut (best effort: not every OS allows it). */
-async function syncDirectory(directory: string): Promise<void> {
+export async function syncDirectory(directory: string): Promise<void> {
   try {
     const handle = await open(directory, 'r');
     try {
